@@ -1,0 +1,169 @@
+"""VFN, the visually guided fusion network of CLDyN (spec section 2).
+
+Data flow (B = batch, images in [0, 1]):
+    ir (B, 1, H, W), vis_y (B, 1, H, W)
+      -> ir_encoder / vis_encoder, 4 blocks each, (B, 8, H, W) throughout
+      -> fusion (FRB1): attention over cat(f_ir, f_vis), (B, 16, H, W)
+      -> decoder (FRB2): (B, 1, H, W) fused Y in [0, 1]
+The network is fully convolutional and keeps the input size (any H, W >= 2).
+"""
+from typing import List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from cldyn_mm.registry import MODELS
+from .gradients import sobel_l1
+
+
+def _conv_bn_act(cin: int, cout: int, padding_mode: str = 'zeros', dilation: int = 1,
+                 act: bool = True) -> nn.Sequential:
+    layers = [
+        nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, padding_mode=padding_mode),
+        nn.BatchNorm2d(cout)
+    ]
+    if act:
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DenseDilatedBlock(nn.Module):
+    """CB: dense block of two dilated 3x3 convs and a 1x1 fusion conv with a residual.
+
+    (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int = 8) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn_act(channels, channels, dilation=2)
+        self.conv2 = _conv_bn_act(2 * channels, channels, dilation=2)
+        self.fuse = nn.Conv2d(3 * channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y1 = torch.cat((x, self.conv1(x)), dim=1)
+        y2 = torch.cat((y1, self.conv2(y1)), dim=1)
+        return x + F.leaky_relu(self.fuse(y2), 0.2)
+
+
+class FeatureEncoder(nn.Module):
+    """FEB: a stem (1 -> 4 -> C, reflect-padded) and ``num_blocks`` CB blocks.
+
+    Callable block by block (:meth:`forward_block`) because RSC acts between blocks; block 0 is
+    the stem followed by the first CB. (B, 1, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, in_channels: int = 1, channels: int = 8, num_blocks: int = 4) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels // 2, 3, padding=1, padding_mode='reflect'),
+            nn.BatchNorm2d(channels // 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels // 2, channels, 3, padding=1, padding_mode='reflect'),
+            nn.BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True))
+        self.blocks = nn.ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def forward_block(self, x: Tensor, index: int) -> Tensor:
+        if index == 0:
+            x = self.stem(x)
+        return self.blocks[index](x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i in range(self.num_blocks):
+            x = self.forward_block(x, i)
+        return x
+
+
+class GradientAttentionFusion(nn.Module):
+    """FRB1: channel x spatial attention computed on the gradients of both feature maps.
+
+    (B, C, H, W) x 2 -> (B, 2C, H, W) = cat(f_ir, f_vis) * sigmoid(ca * sa).
+    """
+
+    def __init__(self, channels: int = 16, hidden: int = 32) -> None:
+        super().__init__()
+
+        def mlp():
+            return nn.Sequential(
+                nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
+
+        def spatial():
+            return nn.Sequential(
+                nn.Conv2d(channels, hidden, 3, padding=1, padding_mode='reflect'),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, channels, 3, padding=1, padding_mode='reflect'))
+
+        self.channel_mlp_avg = mlp()
+        self.channel_mlp_max = mlp()
+        self.spatial_conv_avg = spatial()
+        self.spatial_conv_max = spatial()
+
+    def forward(self, f_ir: Tensor, f_vis: Tensor) -> Tensor:
+        couple = torch.cat((f_ir, f_vis), dim=1)
+        cg = torch.cat((sobel_l1(f_ir, True, 'replicate'), sobel_l1(f_vis, True, 'replicate')),
+                       dim=1)
+        ca = self.channel_mlp_avg(cg.mean((2, 3))) + self.channel_mlp_max(cg.amax((2, 3)))
+        sa = (self.spatial_conv_avg(F.avg_pool2d(cg, 3, 1, 1))
+              + self.spatial_conv_max(F.max_pool2d(cg, 3, 1, 1)))
+        return couple * torch.sigmoid(ca[:, :, None, None] * sa)
+
+
+class FusionDecoder(nn.Module):
+    """FRB2: (B, 2C, H, W) -> fused Y (B, 1, H, W) in [0, 1] via (tanh + 1) / 2."""
+
+    def __init__(self, in_channels: int = 16, channels: int = 8, num_blocks: int = 4) -> None:
+        super().__init__()
+        self.head = _conv_bn_act(in_channels, channels, padding_mode='reflect')
+        self.blocks = nn.ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
+        self.out = nn.Sequential(
+            nn.Conv2d(channels, channels // 2, 3, padding=1, padding_mode='reflect'),
+            nn.BatchNorm2d(channels // 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels // 2, 1, 3, padding=1, padding_mode='reflect'))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head(x)
+        for block in self.blocks:
+            x = block(x)
+        return (torch.tanh(self.out(x)) + 1) / 2
+
+
+@MODELS.register_module()
+class VFN(nn.Module):
+    """Visually guided fusion network: fuses IR and visible Y into one Y image.
+
+    46,617 parameters with the defaults. ``forward(ir, vis_y)`` takes (B, 1, H, W) tensors in
+    [0, 1] and returns the fused Y (B, 1, H, W) in [0, 1]. ``encode_block`` / ``fuse_features``
+    expose the stages so that RSC can act between encoder blocks.
+
+    Args:
+        channels (int): Feature channels of each encoder. Defaults to 8.
+        num_blocks (int): CB blocks per encoder and in the decoder. Defaults to 4.
+    """
+
+    def __init__(self, channels: int = 8, num_blocks: int = 4) -> None:
+        super().__init__()
+        self.channels = channels
+        self.ir_encoder = FeatureEncoder(1, channels, num_blocks)
+        self.vis_encoder = FeatureEncoder(1, channels, num_blocks)
+        self.fusion = GradientAttentionFusion(2 * channels, 4 * channels)
+        self.decoder = FusionDecoder(2 * channels, channels, num_blocks)
+
+    @property
+    def num_blocks(self) -> int:
+        return self.ir_encoder.num_blocks
+
+    def encode_block(self, h_ir: Tensor, h_vis: Tensor, index: int) -> List[Tensor]:
+        """Run encoder block ``index`` of both modalities: returns ``[f_ir, f_vis]``."""
+        return [self.ir_encoder.forward_block(h_ir, index),
+                self.vis_encoder.forward_block(h_vis, index)]
+
+    def fuse_features(self, f_ir: Tensor, f_vis: Tensor) -> Tensor:
+        """FRB1 + FRB2 on the last encoder features: (B, C, H, W) x 2 -> (B, 1, H, W)."""
+        return self.decoder(self.fusion(f_ir, f_vis))
+
+    def forward(self, ir: Tensor, vis_y: Tensor) -> Tensor:
+        return self.fuse_features(self.ir_encoder(ir), self.vis_encoder(vis_y))

@@ -1,0 +1,8 @@
+from .checkpoint import allow_mmengine_checkpoints, trusted_load
+from .colour import merge_fused_y, rgb_to_ycbcr, ycbcr_to_rgb
+from .setup_env import register_all_modules
+
+__all__ = [
+    'register_all_modules', 'allow_mmengine_checkpoints', 'trusted_load', 'rgb_to_ycbcr',
+    'ycbcr_to_rgb', 'merge_fused_y'
+]

@@ -1,0 +1,68 @@
+"""Safe loading of MMEngine checkpoints with torch >= 2.6.
+
+torch >= 2.6 loads with ``weights_only=True`` by default: only tensors, containers and an
+allowlist of classes may be unpickled. MMEngine 0.10.7's checkpoints also hold its
+``HistoryBuffer`` (the logged scalars kept for resuming) and the numpy arrays and scalars inside
+it, so ``load_from`` / ``resume`` fail with "Unsupported global". Instead of turning safe
+loading off, cldyn_mm adds exactly those harmless classes to torch's allowlist. A checkpoint
+that needs anything else is still refused by torch; loading it requires the explicit opt-in
+:func:`trusted_load` (``--trust-checkpoint`` in the tools), which names the file in a warning.
+"""
+import warnings
+
+import numpy as np
+import torch
+
+_DONE = False
+
+
+def _numpy_safe_globals() -> list:
+    items = [np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    items += [_reconstruct, scalar]
+    # dtype classes (numpy.dtypes.Float64DType, ...) and scalar types used by np.float64(...)
+    for name in ('float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8',
+                 'uint16', 'uint32', 'uint64', 'bool_'):
+        sctype = getattr(np, name)
+        items.append(sctype)
+        items.append(type(np.dtype(sctype)))
+    return items
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Allowlist MMEngine's ``HistoryBuffer`` and numpy arrays/scalars for safe loading.
+
+    Idempotent. Does nothing on a torch without ``add_safe_globals`` (< 2.4), where the
+    default was never ``weights_only=True``.
+    """
+    global _DONE
+    if _DONE or not hasattr(torch.serialization, 'add_safe_globals'):
+        return
+    from mmengine.logging.history_buffer import HistoryBuffer
+    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_safe_globals()])
+    _DONE = True
+
+
+def trusted_load(path: str, map_location='cpu'):
+    """Load a checkpoint with full unpickling. Only for files the user said to trust.
+
+    Unpickling can run arbitrary code; the tools only call this with ``--trust-checkpoint``.
+    """
+    warnings.warn(f'Loading {path} with weights_only=False because it was marked as trusted '
+                  '(--trust-checkpoint). Never do this with a file from an unknown source.')
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def trust_checkpoints_globally() -> None:
+    """Make MMEngine's own loading (``load_from``, ``resume``) unpickle fully.
+
+    Used by the tools for ``--trust-checkpoint`` only: it sets torch's documented switch
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` for this process.
+    """
+    import os
+    warnings.warn('--trust-checkpoint: checkpoints are loaded with weights_only=False in this '
+                  'run. Only use it for files you made or trust.')
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'

@@ -1,0 +1,31 @@
+"""Shared test fixtures.
+
+Real sample data lives in ``../shared/data`` next to the repository (or wherever
+``CLDYN_SHARED_DATA`` points). Tests that need it use the ``shared_data`` fixture and are
+skipped cleanly when it is absent. Nothing from it is ever copied into the repository.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    env = os.environ.get('CLDYN_SHARED_DATA')
+    return Path(env) if env else REPO_ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    root = shared_data_root()
+    if not (root / 'ivif_pairs').is_dir():
+        pytest.skip(f'shared sample data not found at {root} (set CLDYN_SHARED_DATA)')
+    return root
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _register_modules():
+    from cldyn_mm.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
