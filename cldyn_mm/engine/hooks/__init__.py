@@ -1,0 +1,3 @@
+from .fusion_visualization_hook import FusionVisualizationHook
+
+__all__ = ['FusionVisualizationHook']

@@ -1,0 +1,3 @@
+from .fusion_loss import VFNLoss
+
+__all__ = ['VFNLoss']

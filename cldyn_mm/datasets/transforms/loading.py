@@ -1,0 +1,108 @@
+"""Loading of an infrared / visible pair into one aligned image.
+
+Both modalities are stacked into a single array ``results['img']`` of shape (H, W, 4), float32
+in [0, 255]: channels 0-2 are the visible image in BGR order (the OpenCV / mmcv convention, so
+mmdet and mmseg photometric transforms see what they expect) and channel 3 is the infrared
+image. Because every geometric transform of mmcv, mmdet and mmseg (resize, crop, flip, pad,
+mosaic, ...) transforms ``img`` as a whole, both modalities stay aligned by construction.
+:class:`cldyn_mm.models.PairedDataPreprocessor` splits the channels again.
+"""
+import os.path as osp
+from typing import Optional
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from cldyn_mm.registry import TRANSFORMS
+
+IR_CHANNEL = 3
+
+
+def _to_unit_range(img: np.ndarray, path: str, normalize: str) -> np.ndarray:
+    """Scale an 8/16-bit (or float in [0, 1]) image to float32 [0, 1]."""
+    if normalize == 'minmax':
+        img = img.astype(np.float32)
+        lo, hi = float(img.min()), float(img.max())
+        return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.
+    if img.dtype in (np.float32, np.float64):
+        if img.min() < 0 or img.max() > 1:
+            raise ValueError(f'{path}: floating-point image values must lie in [0, 1], found '
+                             f'[{img.min():g}, {img.max():g}]; use ir_normalize="minmax"')
+        return img.astype(np.float32)
+    raise ValueError(f'{path}: unsupported pixel type {img.dtype} (use 8-bit, 16-bit or float)')
+
+
+def read_image(path: str) -> np.ndarray:
+    """``cv2.imread(path, IMREAD_UNCHANGED)`` with a clear error for missing/unreadable files."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image file not found: {path}')
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise OSError(f'cannot decode image file (corrupt or unsupported format): {path}')
+    return img
+
+
+def load_ir(path: str, normalize: str = 'dtype') -> np.ndarray:
+    """Infrared image as float32 (H, W) in [0, 1]; 3-/4-channel files are reduced to grey."""
+    img = read_image(path)
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            img = img[..., :3]
+        img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    return _to_unit_range(img, path, normalize)
+
+
+def load_visible(path: str) -> np.ndarray:
+    """Visible image as float32 (H, W, 3) BGR in [0, 1]; a grey file is replicated 3 times."""
+    img = read_image(path)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[..., :3]
+    return _to_unit_range(img, path, 'dtype')
+
+
+@TRANSFORMS.register_module()
+class LoadIRVisPair(BaseTransform):
+    """Load ``results['ir_path']`` and ``results['vi_path']`` into one (H, W, 4) image.
+
+    Required keys: ``ir_path``, ``vi_path``.
+    Added keys: ``img`` (H, W, 4) float32 in [0, 255] (visible B, G, R, infrared),
+    ``img_shape``, ``ori_shape`` (H, W), ``img_path`` (the visible file, for visualizers).
+
+    Args:
+        ir_normalize (str): ``'dtype'`` divides by the pixel type's maximum (255 for 8-bit,
+            65535 for 16-bit); ``'minmax'`` stretches each infrared image to [0, 1] (for raw
+            16-bit thermal data that uses a small part of the range). Defaults to 'dtype'.
+    """
+
+    def __init__(self, ir_normalize: str = 'dtype') -> None:
+        if ir_normalize not in ('dtype', 'minmax'):
+            raise ValueError(f"ir_normalize must be 'dtype' or 'minmax', got {ir_normalize!r}")
+        self.ir_normalize = ir_normalize
+
+    def transform(self, results: dict) -> Optional[dict]:
+        ir_path, vi_path = results['ir_path'], results['vi_path']
+        ir = load_ir(ir_path, self.ir_normalize)
+        vis = load_visible(vi_path)
+        if ir.shape[:2] != vis.shape[:2]:
+            raise ValueError(
+                f'infrared and visible images differ in size: {ir_path} is '
+                f'{ir.shape[1]}x{ir.shape[0]}, {vi_path} is {vis.shape[1]}x{vis.shape[0]} '
+                '(width x height); the pair must be registered to the same size')
+        img = np.concatenate((vis, ir[..., None]), axis=2) * 255.
+        results['img'] = img.astype(np.float32)
+        results['img_path'] = vi_path
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(ir_normalize={self.ir_normalize!r})'

@@ -1,0 +1,11 @@
+# VFN on the generated demo pairs, short enough for 2 CPU cores (a few minutes):
+#   python tools/make_demo_data.py && python tools/train.py configs/vfn/vfn_demo.py
+_base_ = [
+    '../_base_/models/vfn.py', '../_base_/datasets/demo_pairs.py',
+    '../_base_/schedules/vfn_adam.py', '../_base_/default_runtime.py'
+]
+
+train_cfg = dict(max_iters=400, val_interval=200)
+default_hooks = dict(checkpoint=dict(interval=200), logger=dict(interval=20))
+val_evaluator = dict(metrics=['EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'Qabf', 'SSIM'])
+test_evaluator = val_evaluator

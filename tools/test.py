@@ -1,0 +1,65 @@
+"""Evaluate a cldyn_mm model with its config's test dataloader and evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+                                           [--cfg-options key=value ...]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from cldyn_mm.utils import register_all_modules  # noqa: E402
+from cldyn_mm.utils.checkpoint import trust_checkpoints_globally  # noqa: E402
+from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a cldyn_mm model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    parser.add_argument(
+        '--show-dir', help='also write the visualization panels as PNG files into this folder '
+        '(relative paths go below work_dir/<timestamp>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='load the checkpoint with full unpickling; only for trusted files')
+    parser.add_argument('--tensorboard', choices=['auto', 'on', 'off'], default='auto')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules(init_default_scope=False)
+    if args.trust_checkpoint:
+        trust_checkpoints_globally()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_run_config(args.config, args.work_dir, args.cfg_options, args.launcher,
+                          args.tensorboard)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        hooks = cfg.setdefault('default_hooks', {})
+        if 'visualization' not in hooks:
+            raise KeyError('--show-dir needs a default_hooks.visualization hook in the config')
+        hooks['visualization']['out_dir'] = args.show_dir
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
