@@ -140,7 +140,7 @@ def fuse_folder(model, ir_dir: str, vi_dir: str, out_dir: str, batch_size: int =
         bar = tqdm(total=len(todo), unit='pair', desc='fusing')
     written = 0
     kwargs = {} if task_feat is None else dict(task_feat=task_feat)
-    with torch.no_grad():
+    with torch.inference_mode():
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             out = model.fuse(data['inputs'], **kwargs)

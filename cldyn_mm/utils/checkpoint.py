@@ -3,11 +3,17 @@
 torch >= 2.6 loads with ``weights_only=True`` by default: only tensors, containers and an
 allowlist of classes may be unpickled. MMEngine 0.10.7's checkpoints also hold its
 ``HistoryBuffer`` (the logged scalars kept for resuming) and the numpy arrays and scalars inside
-it, so ``load_from`` / ``resume`` fail with "Unsupported global". Instead of turning safe
-loading off, cldyn_mm adds exactly those harmless classes to torch's allowlist. A checkpoint
+it, so ``load_from`` / ``resume`` fail with "Unsupported global". A ``HistoryBuffer`` also
+pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``, so the pickle names the
+builtin ``getattr``, which must never be allowlisted as such (``getattr`` on an allowed class
+reaches methods that write files). Instead of turning safe loading off, cldyn_mm adds exactly
+those harmless classes to torch's allowlist, and in place of ``builtins.getattr`` a function
+that only looks up the public statistics methods of ``HistoryBuffer`` and refuses anything
+else. A checkpoint
 that needs anything else is still refused by torch; loading it requires the explicit opt-in
 :func:`trusted_load` (``--trust-checkpoint`` in the tools), which names the file in a warning.
 """
+import pickle
 import warnings
 
 import numpy as np
@@ -32,6 +38,18 @@ def _numpy_safe_globals() -> list:
     return items
 
 
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` for unpickling, restricted to ``HistoryBuffer``'s statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if (obj is HistoryBuffer and isinstance(name, str) and not name.startswith('_')
+            and callable(getattr(HistoryBuffer, name, None))):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({obj!r}, {name!r}) while loading a checkpoint safely: only the '
+        'statistics methods of MMEngine\'s HistoryBuffer may be looked up (use '
+        '--trust-checkpoint only for a file you made or trust)')
+
+
 def allow_mmengine_checkpoints() -> None:
     """Allowlist MMEngine's ``HistoryBuffer`` and numpy arrays/scalars for safe loading.
 
@@ -42,7 +60,9 @@ def allow_mmengine_checkpoints() -> None:
     if _DONE or not hasattr(torch.serialization, 'add_safe_globals'):
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_safe_globals()])
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, *_numpy_safe_globals(), (_history_buffer_getattr, 'builtins.getattr')
+    ])
     _DONE = True
 
 

@@ -7,5 +7,5 @@ _base_ = [
 
 train_cfg = dict(max_iters=400, val_interval=200)
 default_hooks = dict(checkpoint=dict(interval=200), logger=dict(interval=20))
-val_evaluator = dict(metrics=['EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'Qabf', 'SSIM'])
+val_evaluator = dict(metric=['EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'Qabf', 'SSIM'])
 test_evaluator = val_evaluator

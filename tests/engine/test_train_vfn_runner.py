@@ -49,8 +49,8 @@ def _cfg(data_root, work_dir, max_iters):
         'train_cfg.val_interval': 4,
         'default_hooks.checkpoint.interval': 2,
         'default_hooks.logger.interval': 1,
-        'val_evaluator.metrics': ['EN', 'SD'],
-        'test_evaluator.metrics': ['EN', 'SD'],
+        'val_evaluator.metric': ['EN', 'SD'],
+        'test_evaluator.metric': ['EN', 'SD'],
     })
     return cfg
 

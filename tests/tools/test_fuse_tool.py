@@ -34,10 +34,24 @@ def _repo_on_path(monkeypatch):
     monkeypatch.syspath_prepend(REPO)
 
 
-@pytest.mark.parametrize('name', DATASETS)
-def test_fuses_real_pairs_at_original_size(shared_data, checkpoint, tmp_path, name):
-    src = shared_data / 'ivif_pairs' / name
-    out = tmp_path / 'fused'
+def _subset(src, dst, max_pairs):
+    """Links to ``max_pairs`` pairs of ``src``, one of each image size first, then the next
+    stems. Nothing is copied."""
+    stems = sorted(osp.splitext(f)[0] for f in os.listdir(src / 'vi'))
+    files = {m: {osp.splitext(f)[0]: f for f in os.listdir(src / m)} for m in ('ir', 'vi')}
+    by_size = {}
+    for stem in stems:
+        h, w = cv2.imread(str(src / 'vi' / files['vi'][stem]), cv2.IMREAD_UNCHANGED).shape[:2]
+        by_size.setdefault((h, w), stem)
+    chosen = list(dict.fromkeys(list(by_size.values()) + stems))[:max_pairs]
+    for m in ('ir', 'vi'):
+        (dst / m).mkdir(parents=True)
+        for stem in chosen:
+            os.symlink(src / m / files[m][stem], dst / m / files[m][stem])
+    return dst
+
+
+def _check_fuses_at_original_size(src, checkpoint, out):
     result = _fuse(checkpoint, '--ir', str(src / 'ir'), '--vi', str(src / 'vi'), '--out',
                    str(out), '--batch-size', '4', '--no-progress')
     stems = sorted(osp.splitext(f)[0] for f in os.listdir(src / 'vi'))
@@ -50,8 +64,27 @@ def test_fuses_real_pairs_at_original_size(shared_data, checkpoint, tmp_path, na
         assert fused.shape == vis.shape[:2] + (3,), stem
 
 
+# pairs per dataset in the default run: all 8 TNO sizes, 6 odd RoadScene sizes, the rest
+# have one size each; `-m e2e` fuses every pair
+SUBSET = dict(TNO=8, RoadScene=6, MSRS=3, LLVIP=2, M3FD=2)
+
+
+@pytest.mark.parametrize('name', DATASETS)
+def test_fuses_real_pairs_at_original_size(shared_data, checkpoint, tmp_path, name):
+    src = _subset(shared_data / 'ivif_pairs' / name, tmp_path / 'src', SUBSET[name])
+    _check_fuses_at_original_size(src, checkpoint, tmp_path / 'fused')
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('name', DATASETS)
+def test_fuses_every_real_pair(shared_data, checkpoint, tmp_path, name):
+    _check_fuses_at_original_size(shared_data / 'ivif_pairs' / name, checkpoint,
+                                  tmp_path / 'fused')
+
+
 def test_resume_skips_finished_files_and_batching_is_exact(shared_data, checkpoint, tmp_path):
-    src = shared_data / 'ivif_pairs' / 'RoadScene'  # every pair has its own size
+    # RoadScene: every pair has its own size
+    src = _subset(shared_data / 'ivif_pairs' / 'RoadScene', tmp_path / 'rs', max_pairs=5)
     args = ['--ir', str(src / 'ir'), '--vi', str(src / 'vi'), '--no-progress']
     one = _fuse(checkpoint, *args, '--out', str(tmp_path / 'b1'), '--batch-size', '1')
     assert one['written'] == one['total']
@@ -62,10 +95,11 @@ def test_resume_skips_finished_files_and_batching_is_exact(shared_data, checkpoi
     resumed = _fuse(checkpoint, *args, '--out', str(tmp_path / 'b1'))
     assert resumed['written'] == 1 and osp.isfile(tmp_path / 'b1' / victim)
 
-    src = shared_data / 'ivif_pairs' / 'MSRS'  # equal sizes: batched for real
+    # MSRS: equal sizes, batched for real (two batches of 3)
+    src = _subset(shared_data / 'ivif_pairs' / 'MSRS', tmp_path / 'msrs', max_pairs=6)
     args = ['--ir', str(src / 'ir'), '--vi', str(src / 'vi'), '--no-progress']
     _fuse(checkpoint, *args, '--out', str(tmp_path / 'm1'), '--batch-size', '1')
-    _fuse(checkpoint, *args, '--out', str(tmp_path / 'm8'), '--batch-size', '8')
+    _fuse(checkpoint, *args, '--out', str(tmp_path / 'm8'), '--batch-size', '3')
     for f in os.listdir(tmp_path / 'm1'):
         a = cv2.imread(str(tmp_path / 'm1' / f)).astype(int)
         b = cv2.imread(str(tmp_path / 'm8' / f)).astype(int)
