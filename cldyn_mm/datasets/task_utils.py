@@ -88,7 +88,8 @@ def list_label_files(folder: str, extensions: Sequence[str]) -> Dict[str, str]:
     """Map stem -> path of the files in ``folder`` with one of ``extensions``.
 
     A folder without any such file, but with sub-folders, gets an error that names them
-    (label sets such as ``labels_yolo/{fusion,ir,vi}`` must be chosen explicitly).
+    (label sets such as ``labels_yolo/{fusion,ir,vi}`` must be chosen explicitly); an empty
+    folder gives an empty map (:func:`require_labels` then names the missing files).
     """
     if not osp.isdir(folder):
         raise FileNotFoundError(f'label folder not found: {folder}')
@@ -104,9 +105,10 @@ def list_label_files(folder: str, extensions: Sequence[str]) -> Dict[str, str]:
             found[stem] = osp.join(folder, name)
     if not found:
         subdirs = [d for d in sorted(os.listdir(folder)) if osp.isdir(osp.join(folder, d))]
-        hint = (f'; it has the sub-folders {", ".join(subdirs)}: point the label prefix at '
-                'one of them') if subdirs else ''
-        raise ValueError(f'no label files ({", ".join(exts)}) found in {folder}{hint}')
+        if subdirs:
+            raise ValueError(f'no label files ({", ".join(exts)}) found in {folder}; it has the '
+                             f'sub-folders {", ".join(subdirs)}: point the label prefix at one '
+                             'of them')
     return found
 
 
