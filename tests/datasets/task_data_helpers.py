@@ -2,8 +2,8 @@
 
 Each pair is a dark background with bright rectangles ("objects") that are bright in BOTH the
 infrared and the visible image, at exactly the pixels of their box / mask, so that alignment
-after geometric transforms can be checked from the pixels alone. Visible objects are coloured (B, G, R differ) and the infrared
-intensity differs from the visible one.
+after geometric transforms can be checked from the pixels alone. Visible objects are coloured
+(B, G, R differ) and the infrared intensity differs from the visible one.
 """
 import os
 from pathlib import Path

@@ -5,7 +5,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-from mmengine.registry import DATASETS
 from task_data_helpers import (OBJECTS, make_fmb_layout, make_m3fd_layout, make_seg_layout,
                                make_vt_layout, make_yolo_layout, render_pair, saliency_mask,
                                voc_xml, write)
