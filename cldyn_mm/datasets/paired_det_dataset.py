@@ -67,8 +67,9 @@ class PairedCocoDetDataset(CocoDataset):
 
     ``images[*].file_name`` (its stem) names the pair: ``<ir folder>/<stem>.<ext>`` and
     ``<vi folder>/<stem>.<ext>`` (any image extension). Classes default to the json's
-    categories in id order (``metainfo=dict(classes=...)`` selects / orders a subset, as in
-    mmdet). Boxes are checked against the image size: a box reaching more than
+    categories in the json's order (``metainfo=dict(classes=...)`` selects a subset, in that
+    order, as in mmdet; with ``lazy_init=True`` the json's classes are known only after
+    ``full_init()``). Boxes are checked against the image size: a box reaching more than
     ``box_tolerance`` pixels outside raises (naming the json, annotation id and image); boxes
     within the tolerance are clipped. Annotations with zero width/height are dropped as mmdet
     does.
