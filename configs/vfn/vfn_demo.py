@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/schedules/vfn_adam.py', '../_base_/default_runtime.py'
 ]
 
-train_cfg = dict(max_iters=400, val_interval=200)
-default_hooks = dict(checkpoint=dict(interval=200), logger=dict(interval=20))
+train_cfg = dict(max_iters=200, val_interval=100)
+default_hooks = dict(checkpoint=dict(interval=100), logger=dict(interval=20))
 val_evaluator = dict(metric=['EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'Qabf', 'SSIM'])
 test_evaluator = val_evaluator
