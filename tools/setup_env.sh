@@ -7,7 +7,7 @@
 #   bash tools/setup_env.sh            # creates ./.venv
 #   VENV=/path/venv bash tools/setup_env.sh
 #
-# The compiled mmcv wheel (~6 min to build on 2 cores) is kept in
+# The compiled mmcv wheel (~14 min to build on 2 cores) is kept in
 # $CLDYN_WHEELHOUSE/torch-<torch version>-cp311/ (default ~/.cache/cldyn_mm/wheelhouse), keyed
 # by the torch version, so a rerun skips the compile. A wheel is never reused across torch
 # versions. An existing venv is reused (pip only installs what is missing); FRESH=1 recreates it.
@@ -59,7 +59,7 @@ WDIR="$WHEELHOUSE/torch-$TV-cp311"
 WHL="$WDIR/mmcv-$MMCV_VER-cp311-cp311-linux_x86_64.whl"
 if ! "$VPY" -c "import mmcv, mmcv.ops, sys; sys.exit(0 if mmcv.__version__=='$MMCV_VER' else 1)" 2>/dev/null; then
     if [ ! -f "$WHL" ]; then
-        say "compile mmcv $MMCV_VER with ops into $WDIR (about 6-8 minutes on 2 cores)"
+        say "compile mmcv $MMCV_VER with ops into $WDIR (about 14 minutes on 2 cores)"
         mkdir -p "$WDIR"
         MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} \
             "${PIP[@]}" wheel -q --no-build-isolation --no-deps --no-binary mmcv --no-cache-dir \
