@@ -1,0 +1,158 @@
+"""Frozen task networks evaluated on fused images (issue 4, item 3).
+
+:class:`FusedDetector` / :class:`FusedSegmentor` take the 4-channel paired batch (visible
+B, G, R + infrared, packed by ``PackPairedDetInputs`` / ``PackPairedSegInputs``), fuse it
+according to ``mode`` and hand the fused RGB image in [0, 1] to a task adapter's ``predict``,
+so that mmdet's / mmseg's metrics evaluate the predictions unchanged in MMEngine's test loop.
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from cldyn_mm.registry import MODELS
+from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
+from ..data_preprocessors.paired_data_preprocessor import PairedDataPreprocessor
+
+FUSION_MODES = ('vis', 'ir', 'vfn', 'cldyn')
+
+
+@MODELS.register_module()
+class FusedTaskDataPreprocessor(PairedDataPreprocessor):
+    """Stacks / pads the (4, H, W) paired inputs and splits them into the fuser's dict
+    (``ir``, ``vis`` RGB, ``vis_ycbcr``, all in [0, 1]); see :class:`PairedDataPreprocessor`.
+    Data samples keep their ``img_shape`` and get ``batch_input_shape`` / ``pad_shape``."""
+
+
+def load_fuser_state_dict(path: str) -> Dict[str, Tensor]:
+    """``state_dict`` of an MMEngine checkpoint of a fuser (safe ``weights_only`` loading)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'fuser_checkpoint not found: {path}')
+    allow_mmengine_checkpoints()
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'fuser_checkpoint {path} holds no state dict')
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+class BaseFusedTaskModel(BaseModel):
+    """A frozen task adapter run on fused images (evaluation only).
+
+    Args:
+        task_adapter (dict): Config of a task adapter (``MMDetTaskAdapter``,
+            ``MMSegTaskAdapter``, ``SODTaskAdapter``).
+        fuser (dict, optional): Config of the fusion model (``VFNFuser`` or ``CLDyNFuser``;
+            ``CLDyNFuser`` takes ``vfn_checkpoint`` itself). Defaults to ``dict(type='VFNFuser')``.
+            Not needed (not built) for ``mode='vis'`` / ``'ir'``.
+        fuser_checkpoint (str, optional): MMEngine checkpoint of the fuser (its whole
+            ``state_dict``, e.g. of a VFN or CLDyN training run), loaded strictly.
+        mode (str): ``'vis'`` (visible RGB), ``'ir'`` (IR replicated to 3 channels), ``'vfn'``
+            (VFN fused RGB) or ``'cldyn'`` (CLDyN compensated fusion; the task feature T is
+            the adapter's task feature of the plain VFN fused image). Defaults to ``'vfn'``.
+        data_preprocessor (dict, optional): Defaults to
+            ``dict(type='FusedTaskDataPreprocessor')``.
+
+    ``forward(inputs, data_samples, mode='predict')``: the adapter's predictions (data samples);
+    ``mode='tensor'``: the fused batch (B, 3, H, W). There is no training loss (all frozen).
+    """
+
+    #: adapter tasks this wrapper accepts
+    tasks: Sequence[str] = ()
+
+    def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
+                 fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
+            init_cfg=init_cfg)
+        if mode not in FUSION_MODES:
+            raise ValueError(f'mode must be one of {FUSION_MODES}, got {mode!r}')
+        self.fusion_mode = mode
+        self.adapter = MODELS.build(task_adapter)
+        if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
+            raise ValueError(f'{type(self).__name__} needs a task adapter of task '
+                             f'{tuple(self.tasks)}, got {type(self.adapter).__name__} '
+                             f'(task {getattr(self.adapter, "task", None)!r})')
+        self.fuser = None
+        self.fuser_checkpoint = fuser_checkpoint
+        if mode in ('vfn', 'cldyn'):
+            self.fuser = MODELS.build(fuser or dict(type='VFNFuser'))
+            if mode == 'cldyn' and not hasattr(self.fuser, 'rsc_ir'):
+                raise ValueError(f"mode='cldyn' needs a CLDyNFuser, got "
+                                 f'{type(self.fuser).__name__}')
+            if fuser_checkpoint:
+                self.load_fuser_checkpoint(fuser_checkpoint)
+            self.fuser.requires_grad_(False)
+            self.fuser.eval()
+
+    def load_fuser_checkpoint(self, path: str) -> None:
+        state = load_fuser_state_dict(path)
+        state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
+        try:
+            self.fuser.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise RuntimeError(f'fuser_checkpoint {path} does not fit '
+                               f'{type(self.fuser).__name__}: {e}') from e
+
+    def train(self, mode: bool = True) -> 'BaseFusedTaskModel':
+        super().train(mode)
+        if self.fuser is not None:
+            self.fuser.eval()
+        self.adapter.train(False)
+        return self
+
+    def init_weights(self) -> None:
+        """Only the adapter (re)loads its checkpoint; the fuser keeps its weights."""
+        self.adapter.init_weights()
+        if self.fuser is not None and self.fuser_checkpoint:
+            self.load_fuser_checkpoint(self.fuser_checkpoint)
+
+    @torch.no_grad()
+    def fuse(self, inputs: Dict[str, Tensor]) -> Tensor:
+        """The image handed to the task network: (B, 3, H, W) RGB in [0, 1]."""
+        if self.fusion_mode == 'vis':
+            return inputs['vis']
+        if self.fusion_mode == 'ir':
+            return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
+        vfn_fused = self.fuser.fuse(inputs)['fused']
+        if self.fusion_mode == 'vfn':
+            return vfn_fused
+        task_feat = self.adapter.task_feature(vfn_fused)
+        return self.fuser.fuse(inputs, task_feat=task_feat)['fused']
+
+    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+                mode: str = 'predict') -> Union[list, Tensor]:
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.fuse(inputs)
+        if mode == 'loss':
+            raise NotImplementedError(f'{type(self).__name__} is an evaluation wrapper of frozen '
+                                      'networks and has no training loss')
+        raise ValueError(f"invalid mode {mode!r}; use 'predict' or 'tensor'")
+
+    @torch.no_grad()
+    def predict(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None) -> list:
+        return self.adapter.predict(self.fuse(inputs), data_samples)
+
+    def extra_repr(self) -> str:
+        return f'mode={self.fusion_mode!r}, fuser_checkpoint={self.fuser_checkpoint!r}'
+
+
+@MODELS.register_module()
+class FusedDetector(BaseFusedTaskModel):
+    """An mmdet detector (``MMDetTaskAdapter``) on fused images; see
+    :class:`BaseFusedTaskModel`. Predictions: ``pred_instances`` (mmdet's metrics)."""
+    tasks = ('det', )
+
+
+@MODELS.register_module()
+class FusedSegmentor(BaseFusedTaskModel):
+    """An mmseg segmentor (``MMSegTaskAdapter`` or ``SODTaskAdapter``) on fused images; see
+    :class:`BaseFusedTaskModel`. Predictions: ``pred_sem_seg`` (mmseg's ``IoUMetric``) and,
+    for SOD, ``pred_saliency`` (``SODMetric``)."""
+    tasks = ('seg', 'sod')
