@@ -1,5 +1,5 @@
 """FusedDetector / FusedSegmentor: frozen task networks evaluated on fused images through
-MMEngine's test loop (configs/tasks/demo_{det,seg}_fused.py), tiny random networks, demo data."""
+MMEngine's test loop (configs/tasks/demo_{det,seg,sod}_fused.py), tiny random networks, demo data."""
 import importlib.util
 import math
 from pathlib import Path
@@ -19,8 +19,10 @@ from cldyn_mm.registry import DATASETS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {'det': REPO / 'configs/tasks/demo_det_fused.py',
-           'seg': REPO / 'configs/tasks/demo_seg_fused.py'}
-METRIC_KEYS = {'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'), 'seg': ('mIoU', 'aAcc')}
+           'seg': REPO / 'configs/tasks/demo_seg_fused.py',
+           'sod': REPO / 'configs/tasks/demo_sod_fused.py'}
+METRIC_KEYS = {'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'), 'seg': ('mIoU', 'aAcc'),
+               'sod': ('sod/MAE', 'sod/maxF', 'sod/S', 'sod/meanE')}
 W, H = 128, 96
 
 
