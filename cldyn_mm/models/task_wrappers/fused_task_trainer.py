@@ -1,0 +1,219 @@
+"""Training task networks on fused images (issue 4, item 4: "stage 1.5").
+
+:class:`TrainableFusedDetector` / :class:`TrainableFusedSegmentor` hold a frozen fuser (built
+for ``mode='vfn'`` only) and a *trainable* task network wrapped in its task adapter's class,
+so that the fused RGB image in [0, 1] is normalised / padded exactly as the frozen adapter will
+do it later (the adapter's own ``preprocess`` / ``prepare_samples`` code path). In ``loss``
+mode they return the task network's loss dict; ``predict`` gives mmdet / mmseg data samples
+for CocoMetric / IoUMetric / SODMetric.
+
+Checkpoint keys: ``fuser.*`` (when built) and ``adapter.model.*`` -- the layout of
+:class:`FusedDetector` / :class:`FusedSegmentor`, so a training checkpoint loads into those
+wrappers directly (``tools/test.py CONFIG CKPT``). For a task adapter's ``checkpoint=``
+argument (strict loading of the bare network), convert it with
+:func:`export_task_checkpoint` (keys ``adapter.model.`` stripped, fuser dropped).
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from cldyn_mm.registry import MODELS
+from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
+from .fused_task_model import load_fuser_state_dict
+
+TRAIN_MODES = ('vis', 'ir', 'vfn')
+TASK_PREFIX = 'adapter.model.'
+
+_TRAINABLE_CLASSES: Dict[type, type] = {}
+
+
+class _TrainableAdapterMixin:
+    """Turns a (frozen) task adapter class into a trainable one: no freezing, ``train()``
+    reaches the task network. Everything else (normalisation, padding, sample geometry, loss,
+    predict) is the adapter's own code."""
+
+    def freeze(self) -> None:  # keep the network's own requires_grad flags
+        pass
+
+    def train(self, mode: bool = True):
+        return nn.Module.train(self, mode)
+
+
+def trainable_adapter_class(adapter_cls: type) -> type:
+    """A subclass of ``adapter_cls`` (e.g. ``MMDetTaskAdapter``) that is not frozen."""
+    if adapter_cls not in _TRAINABLE_CLASSES:
+        name = f'Trainable{adapter_cls.__name__}'
+        cls = type(name, (_TrainableAdapterMixin, adapter_cls), {'__module__': __name__})
+        _TRAINABLE_CLASSES[adapter_cls] = cls
+        globals()[name] = cls
+    return _TRAINABLE_CLASSES[adapter_cls]
+
+
+def build_trainable_adapter(cfg: dict) -> nn.Module:
+    """Build a task adapter config (``type='MMDetTaskAdapter'`` ...) as a trainable adapter."""
+    cfg = dict(cfg)
+    adapter_type = cfg.pop('type')
+    adapter_cls = MODELS.get(adapter_type) if isinstance(adapter_type, str) else adapter_type
+    if adapter_cls is None:
+        raise KeyError(f'unknown task adapter type {adapter_type!r}')
+    return trainable_adapter_class(adapter_cls)(**cfg)
+
+
+def export_task_checkpoint(src: str, dst: str, prefix: str = TASK_PREFIX) -> Dict[str, Tensor]:
+    """Write the task network of a trainer checkpoint ``src`` as a checkpoint ``dst`` that a
+    frozen task adapter loads strictly (``MMDetTaskAdapter(checkpoint=dst)``): the keys under
+    ``prefix`` with it stripped; ``meta`` (``dataset_meta``) is kept. Returns the state dict."""
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'checkpoint not found: {src}')
+    allow_mmengine_checkpoints()
+    ckpt = torch.load(src, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'{src} holds no state dict')
+    out = {}
+    for key, value in state.items():
+        if key.startswith('module.'):
+            key = key[len('module.'):]
+        if key.startswith(prefix):
+            out[key[len(prefix):]] = value
+    if not out:
+        raise ValueError(f'{src} has no keys under {prefix!r} (not a fused task trainer '
+                         'checkpoint?)')
+    new = dict(state_dict=out)
+    if isinstance(ckpt.get('meta'), dict):
+        new['meta'] = ckpt['meta']
+    torch.save(new, dst)
+    return out
+
+
+class BaseFusedTaskTrainer(BaseModel):
+    """A trainable task network fed with fused images of a frozen fuser.
+
+    Args:
+        task_adapter (dict): A task adapter config (``MMDetTaskAdapter``, ``MMSegTaskAdapter``,
+            ``SODTaskAdapter``: ``model=`` / ``config=``, ``model_overrides``, optional
+            ``checkpoint`` to start from). It is built trainable (not frozen); its
+            normalisation and padding are the frozen adapter's.
+        fuser (dict, optional): Fuser config, built for ``mode='vfn'`` only. Defaults to
+            ``dict(type='VFNFuser')``. Frozen, eval mode, no gradient.
+        fuser_checkpoint (str, optional): MMEngine checkpoint of the fuser (e.g. a VFN
+            training run), loaded strictly.
+        mode (str): ``'vis'``, ``'ir'`` or ``'vfn'``: the image the task network trains on.
+        init_task_weights (bool): Run the task network's own ``init_weights`` (its
+            ``init_cfg``, e.g. an ImageNet-pretrained backbone, which may download) when the
+            runner initialises the model. Defaults to False (the weights as built, or the
+            adapter's ``checkpoint``).
+        data_preprocessor (dict, optional): Defaults to
+            ``dict(type='FusedTaskDataPreprocessor')``.
+    """
+
+    tasks: Sequence[str] = ()
+
+    def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
+                 fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
+                 init_task_weights: bool = False, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
+            init_cfg=init_cfg)
+        if mode not in TRAIN_MODES:
+            raise ValueError(f'mode must be one of {TRAIN_MODES}, got {mode!r}')
+        self.fusion_mode = mode
+        self.init_task_weights = init_task_weights
+        self.adapter = build_trainable_adapter(task_adapter)
+        if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
+            raise ValueError(f'{type(self).__name__} needs a task adapter of task '
+                             f'{tuple(self.tasks)}, got {type(self.adapter).__name__} '
+                             f'(task {getattr(self.adapter, "task", None)!r})')
+        self.fuser = None
+        self.fuser_checkpoint = fuser_checkpoint
+        if mode == 'vfn':
+            self.fuser = MODELS.build(fuser or dict(type='VFNFuser'))
+            if fuser_checkpoint:
+                self.load_fuser_checkpoint(fuser_checkpoint)
+            self.fuser.requires_grad_(False)
+            self.fuser.eval()
+
+    @property
+    def task_model(self) -> nn.Module:
+        """The trainable mmdet / mmseg network."""
+        return self.adapter.model
+
+    def load_fuser_checkpoint(self, path: str) -> None:
+        state = load_fuser_state_dict(path)
+        state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
+        try:
+            self.fuser.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise RuntimeError(f'fuser_checkpoint {path} does not fit '
+                               f'{type(self.fuser).__name__}: {e}') from e
+
+    def train(self, mode: bool = True) -> 'BaseFusedTaskTrainer':
+        super().train(mode)
+        if self.fuser is not None:
+            self.fuser.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """The task network's ``init_cfg`` only with ``init_task_weights``; the adapter's
+        checkpoint and the fuser's are (re)loaded; nothing else is re-initialised."""
+        if self.init_task_weights and hasattr(self.task_model, 'init_weights'):
+            self.task_model.init_weights()
+        if self.adapter.checkpoint:
+            self.adapter.load_checkpoint(self.adapter.checkpoint)
+        if self.fuser is not None and self.fuser_checkpoint:
+            self.load_fuser_checkpoint(self.fuser_checkpoint)
+
+    @torch.no_grad()
+    def fuse(self, inputs: Dict[str, Tensor]) -> Tensor:
+        """The image the task network sees: (B, 3, H, W) RGB in [0, 1], no gradient."""
+        if self.fusion_mode == 'vis':
+            return inputs['vis']
+        if self.fusion_mode == 'ir':
+            return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
+        return self.fuser.fuse(inputs)['fused'].detach()
+
+    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+                mode: str = 'tensor') -> Union[dict, list, Tensor]:
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.fuse(inputs)
+        raise ValueError(f"invalid mode {mode!r}; use 'loss', 'predict' or 'tensor'")
+
+    def loss(self, inputs: Dict[str, Tensor], data_samples: List) -> Dict[str, Tensor]:
+        """The task network's losses on the fused batch (gradients reach the task network
+        only)."""
+        return self.adapter.loss(self.fuse(inputs), data_samples)
+
+    @torch.no_grad()
+    def predict(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None) -> list:
+        return self.adapter.predict(self.fuse(inputs), data_samples)
+
+    def extra_repr(self) -> str:
+        return (f'mode={self.fusion_mode!r}, fuser_checkpoint={self.fuser_checkpoint!r}, '
+                f'init_task_weights={self.init_task_weights}')
+
+
+@MODELS.register_module()
+class TrainableFusedDetector(BaseFusedTaskTrainer):
+    """Trains an mmdet detector (``MMDetTaskAdapter`` config) on fused images."""
+    tasks = ('det', )
+
+
+@MODELS.register_module()
+class TrainableFusedSegmentor(BaseFusedTaskTrainer):
+    """Trains an mmseg segmentor / SOD model (``MMSegTaskAdapter`` / ``SODTaskAdapter``
+    config) on fused images."""
+    tasks = ('seg', 'sod')
+
+
+__all__ = ['TRAIN_MODES', 'BaseFusedTaskTrainer', 'TrainableFusedDetector',
+           'TrainableFusedSegmentor', 'build_trainable_adapter', 'export_task_checkpoint',
+           'trainable_adapter_class']

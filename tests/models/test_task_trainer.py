@@ -1,0 +1,173 @@
+"""Stage 1.5: TrainableFusedDetector / TrainableFusedSegmentor train mmdet / mmseg networks on
+fused images through MMEngine's Runner (configs/tasks/demo_*_train_fused.py); demo data,
+random-init networks, 2 iterations."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+import cldyn_mm  # noqa: F401
+from cldyn_mm.datasets.demo import generate_demo_dataset
+from cldyn_mm.models.task_wrappers import (TrainableFusedDetector, TrainableFusedSegmentor,
+                                           export_task_checkpoint)
+from cldyn_mm.registry import DATASETS, MODELS
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = {t: REPO / f'configs/tasks/demo_{t}_train_fused.py' for t in ('det', 'seg', 'sod')}
+W, H = 128, 96
+ITERS = 2
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def demo_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('task_trainer_demo')
+    generate_demo_dataset(str(root), num_train=4, num_val=1, size=(W, H), seed=5)
+    return root
+
+
+@pytest.fixture(scope='module')
+def vfn_ckpt(tmp_path_factory):
+    torch.manual_seed(1)
+    cfg = Config.fromfile(str(CONFIGS['det']))
+    vfn = MODELS.build(cfg.model.fuser)
+    path = tmp_path_factory.mktemp('vfn') / 'vfn.pth'
+    torch.save(dict(state_dict=vfn.state_dict()), path)
+    return path
+
+
+def make_cfg(task: str, mode: str, root: Path, work_dir: Path, vfn_ckpt: Path) -> Config:
+    cfg = Config.fromfile(str(CONFIGS[task]))
+    cfg.merge_from_dict({'model.mode': mode})  # as --cfg-options model.mode=...
+    if mode == 'vfn':
+        cfg.model.fuser_checkpoint = str(vfn_ckpt)
+    cfg.work_dir = str(work_dir)
+    cfg.log_level = 'WARNING'
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=ITERS, val_interval=1000)
+    cfg.param_scheduler = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERS, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    dl = cfg.train_dataloader
+    dl.batch_size, dl.num_workers, dl.persistent_workers = 2, 0, False
+    dl.dataset.data_root = str(root)
+    for t in dl.dataset.pipeline:  # small crops: fast on CPU
+        if t['type'] == 'RandomResize':
+            t['scale'] = (W, H)
+        if t['type'].endswith('RandomCrop'):
+            t['crop_size'] = (64, 64)
+    if task == 'det':  # a random-init RTMDet scores below mmdet's threshold
+        cfg.model.task_adapter.model_overrides.test_cfg = dict(
+            score_thr=0.0, min_bbox_size=-1, max_per_img=20)
+    return cfg
+
+
+def _params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _batch(cfg, task):
+    """A val batch (test pipeline, original size) of one image."""
+    base = Config.fromfile(str(REPO / f'configs/_base_/datasets/demo_{task}.py'))
+    ds_cfg = base.val_dataloader.dataset
+    ds_cfg.data_root = cfg.train_dataloader.dataset.data_root
+    with DefaultScope.overwrite_default_scope('cldyn_mm'):
+        ds = DATASETS.build(ds_cfg)
+    item = ds[0]
+    return dict(inputs=[item['inputs']], data_samples=[item['data_samples']])
+
+
+def _pred(sample) -> torch.Tensor:
+    if 'pred_instances' in sample:
+        p = sample.pred_instances
+        return torch.cat([p.bboxes.flatten(), p.scores, p.labels.float()])
+    return torch.cat([sample.seg_logits.data.flatten(),
+                      sample.pred_sem_seg.data.float().flatten()])
+
+
+@pytest.mark.parametrize('task,mode', [('det', 'vfn'), ('det', 'vis'), ('seg', 'vfn'),
+                                       ('seg', 'vis')])
+def test_train_and_export(task, mode, demo_root, vfn_ckpt, tmp_path):
+    cfg = make_cfg(task, mode, demo_root, tmp_path / 'work', vfn_ckpt)
+    torch.manual_seed(0)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    assert isinstance(model, TrainableFusedDetector if task == 'det' else
+                      TrainableFusedSegmentor)
+    assert model.fusion_mode == mode
+    assert (model.fuser is None) == (mode == 'vis')
+    task_before = _params(model.task_model)
+    fuser_before = _params(model.fuser) if model.fuser is not None else None
+    runner.train()
+    assert runner.iter == ITERS
+    task_after = _params(model.task_model)
+    changed = [k for k in task_before if not torch.equal(task_before[k], task_after[k])]
+    assert len(changed) > len(task_before) // 4, 'the task network did not train'
+    if fuser_before is not None:
+        vfn_state = torch.load(vfn_ckpt, weights_only=True)['state_dict']
+        for k, v in _params(model.fuser).items():
+            assert torch.equal(v, fuser_before[k]) and torch.equal(v, vfn_state[k])
+        assert not any(p.requires_grad for p in model.fuser.parameters())
+        assert not model.fuser.training
+    assert any(p.requires_grad for p in model.task_model.parameters())
+
+    # the checkpoint -> a frozen task adapter (strict loading) gives the trainer's predictions
+    ckpt = tmp_path / 'work' / f'iter_{ITERS}.pth'
+    assert ckpt.is_file()
+    out = tmp_path / 'task_net.pth'
+    state = export_task_checkpoint(str(ckpt), str(out))
+    assert not any(k.startswith(('fuser.', 'adapter.')) for k in state)
+    adapter = MODELS.build(dict(cfg.model.task_adapter, checkpoint=str(out)))
+    assert type(adapter).__name__ == cfg.model.task_adapter.type
+    assert not any(p.requires_grad for p in adapter.parameters())
+    model.eval()
+    data = model.data_preprocessor(_batch(cfg, task))
+    pred_trainer = model(data['inputs'], data['data_samples'], mode='predict')
+    data = model.data_preprocessor(_batch(cfg, task))
+    fused = model(data['inputs'], mode='tensor')
+    pred_adapter = adapter.predict(fused, data['data_samples'])
+    for a, b in zip(pred_trainer, pred_adapter):
+        torch.testing.assert_close(_pred(a), _pred(b))
+    # the trainer checkpoint also loads into the evaluation wrapper as it is (same keys;
+    # adapter.feature_module.* is the adapter's alias of its feature layer)
+    keys = torch.load(ckpt, weights_only=False)['state_dict'].keys()
+    assert all(k.startswith(('adapter.model.', 'adapter.feature_module.', 'fuser.'))
+               for k in keys), sorted(keys)
+    wrapper_cfg = Config.fromfile(str(REPO / f'configs/tasks/demo_{task}_fused.py')).model
+    wrapper = MODELS.build(dict(wrapper_cfg, mode='vis', task_adapter=cfg.model.task_adapter))
+    wrapper_keys = set(wrapper.state_dict())
+    assert {k for k in keys if not k.startswith('fuser.')} == wrapper_keys
+
+
+def test_sod_loss_and_errors(demo_root, vfn_ckpt, tmp_path):
+    cfg = make_cfg('sod', 'vfn', demo_root, tmp_path, vfn_ckpt)
+    model = MODELS.build(cfg.model)
+    model.train()
+    assert model.task_model.training and not model.fuser.training
+    with DefaultScope.overwrite_default_scope('cldyn_mm'):
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(dict(inputs=[ds[0]['inputs']],
+                                        data_samples=[ds[0]['data_samples']]), training=True)
+    losses = model(**data, mode='loss')
+    assert {'decode.loss_bce', 'decode.loss_iou'} <= set(losses)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.task_model.parameters())
+    assert all(p.grad is None for p in model.fuser.parameters())
+    with pytest.raises(ValueError, match='mode must be one of'):
+        MODELS.build(dict(cfg.model, mode='cldyn'))
+    det = Config.fromfile(str(CONFIGS['det']))
+    with pytest.raises(ValueError, match='needs a task adapter'):
+        MODELS.build(dict(cfg.model, task_adapter=det.model.task_adapter))
