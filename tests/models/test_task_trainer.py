@@ -171,3 +171,41 @@ def test_sod_loss_and_errors(demo_root, vfn_ckpt, tmp_path):
     det = Config.fromfile(str(CONFIGS['det']))
     with pytest.raises(ValueError, match='needs a task adapter'):
         MODELS.build(dict(cfg.model, task_adapter=det.model.task_adapter))
+
+
+@pytest.mark.parametrize('task,mode,metric', [('sod', 'ir', 'sod/MAE'),
+                                              ('det', 'vis', 'coco/bbox_mAP')])
+def test_tools_train_cli_with_val(task, mode, metric, demo_root, tmp_path, monkeypatch):
+    """tools/train.py CONFIG --cfg-options model.mode=...: trains and validates (predict mode
+    with the config's metric)."""
+    import importlib.util
+
+    from mmengine.runner import ValLoop
+    val_metrics = []
+    original_run = ValLoop.run
+
+    def run(self):
+        val_metrics.append(original_run(self))
+        return val_metrics[-1]
+
+    monkeypatch.setattr(ValLoop, 'run', run)
+    spec = importlib.util.spec_from_file_location('cldyn_tools_train', REPO / 'tools/train.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    opts = [f'model.mode={mode}', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+            'default_hooks.logger.interval=1', 'log_level=WARNING']
+    for split in ('train', 'val'):
+        opts += [f'{split}_dataloader.dataset.data_root={demo_root}',
+                 f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    opts += ['train_dataloader.batch_size=2',
+             'train_dataloader.dataset.pipeline.2.scale=(128,96)',
+             'train_dataloader.dataset.pipeline.3.crop_size=(64,64)']
+    if task == 'det':
+        opts.append('model.task_adapter.model_overrides.test_cfg.score_thr=0.0')
+    runner = tool.main([str(CONFIGS[task]), '--work-dir', str(tmp_path), '--tensorboard', 'off',
+                        '--cfg-options', *opts])
+    assert runner.iter == 2 and runner.model.fusion_mode == mode
+    assert (tmp_path / 'iter_2.pth').is_file()
+    assert len(val_metrics) == 1 and metric in val_metrics[0], val_metrics
+    print(task, mode, val_metrics[0])
