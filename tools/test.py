@@ -18,6 +18,9 @@ from cldyn_mm.utils import register_all_modules  # noqa: E402
 from cldyn_mm.utils.checkpoint import trust_checkpoints_globally  # noqa: E402
 from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
 
+#: model types whose --show-dir output is TaskVisualizationHook's prediction panels
+FUSED_TASK_WRAPPERS = ('FusedDetector', 'FusedSegmentor')
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a cldyn_mm model')
@@ -26,7 +29,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument(
         '--show-dir', help='also write the visualization panels as PNG files into this folder '
-        '(relative paths go below work_dir/<timestamp>)')
+        '(relative paths go below work_dir/<timestamp>); for FusedDetector / FusedSegmentor '
+        'it turns on TaskVisualizationHook (predictions on IR | VIS | VFN | CLDyN panels)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     parser.add_argument('--trust-checkpoint', action='store_true',
@@ -56,6 +60,14 @@ def main(argv=None):
         if 'visualization' not in hooks:
             raise KeyError('--show-dir needs a default_hooks.visualization hook in the config')
         hooks['visualization']['out_dir'] = args.show_dir
+        if str(cfg.model.get('type')).split('.')[-1] in FUSED_TASK_WRAPPERS:
+            # fused task wrappers: draw the predictions on IR | VIS | VFN | CLDyN panels
+            hook_type = str(hooks['visualization'].get('type')).split('.')[-1]
+            if hook_type != 'TaskVisualizationHook':
+                raise KeyError('--show-dir with a fused task wrapper needs '
+                               "default_hooks.visualization=dict(type='TaskVisualizationHook')")
+            hooks['visualization']['draw'] = True
+            cfg.model['vis_panels'] = True
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
     return metrics

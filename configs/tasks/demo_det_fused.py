@@ -28,6 +28,12 @@ model = dict(
     fuser_checkpoint=None,
     task_adapter={{_base_.det_task_adapter}})
 
+# predictions drawn on IR | VIS | VFN | CLDyN panels (TaskVisualizationHook); off here,
+# `tools/test.py ... --show-dir DIR` turns it on (draw=True, out_dir=DIR)
+default_hooks = dict(
+    visualization=dict(_delete_=True, type='TaskVisualizationHook', draw=False, interval=1,
+                       max_per_batch=2, score_thr=0.3, draw_val=False, draw_test=True))
+
 # evaluation only
 train_dataloader = None
 train_cfg = None

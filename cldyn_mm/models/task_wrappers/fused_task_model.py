@@ -9,6 +9,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
@@ -54,6 +55,19 @@ class BaseFusedTaskModel(BaseModel):
             the adapter's task feature of the plain VFN fused image). Defaults to ``'vfn'``.
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='FusedTaskDataPreprocessor')``.
+        vis_panels (bool): For visualization only: also attach the IR, VIS, VFN-fused and
+            CLDyN-compensated images to each prediction (costs one extra fuser pass and task
+            feature where the mode does not compute them anyway). Defaults to False
+            (evaluation cost unchanged).
+
+    Visualization fields attached to every output data sample by ``predict`` (each a
+    (3, H, W) float tensor, RGB in [0, 1], cropped to ``img_shape`` and resized to the
+    sample's ``ori_shape``, i.e. the frame of the predictions):
+
+    * ``fused_img``: the image the task network saw (always);
+    * with ``vis_panels=True``: ``ir_img`` (IR replicated to 3 channels), ``vis_img``, and,
+      when a fuser is built (modes ``'vfn'`` / ``'cldyn'``), ``vfn_img`` and, for a
+      ``CLDyNFuser``, ``cldyn_img``.
 
     ``forward(inputs, data_samples, mode='predict')``: the adapter's predictions (data samples);
     ``mode='tensor'``: the fused batch (B, 3, H, W). There is no training loss (all frozen).
@@ -64,7 +78,7 @@ class BaseFusedTaskModel(BaseModel):
 
     def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
                  fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
-                 data_preprocessor: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None, vis_panels: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
@@ -72,6 +86,7 @@ class BaseFusedTaskModel(BaseModel):
         if mode not in FUSION_MODES:
             raise ValueError(f'mode must be one of {FUSION_MODES}, got {mode!r}')
         self.fusion_mode = mode
+        self.vis_panels = vis_panels
         self.adapter = MODELS.build(task_adapter)
         if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
             raise ValueError(f'{type(self).__name__} needs a task adapter of task '
@@ -136,8 +151,43 @@ class BaseFusedTaskModel(BaseModel):
         raise ValueError(f"invalid mode {mode!r}; use 'predict' or 'tensor'")
 
     @torch.no_grad()
+    def panel_images(self, inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """All images available for visualization, (B, 3, H, W) each: ``ir``, ``vis`` and,
+        with a fuser, ``vfn`` and (CLDyNFuser) ``cldyn``."""
+        images = dict(ir=inputs['ir'].expand(-1, 3, -1, -1), vis=inputs['vis'])
+        if self.fuser is not None:
+            vfn_fused = self.fuser.fuse(inputs)['fused']
+            images['vfn'] = vfn_fused
+            if hasattr(self.fuser, 'rsc_ir'):
+                task_feat = self.adapter.task_feature(vfn_fused)
+                images['cldyn'] = self.fuser.fuse(inputs, task_feat=task_feat)['fused']
+        return images
+
+    @staticmethod
+    def _to_ori(img: Tensor, sample) -> Tensor:
+        """(3, Hpad, Wpad) -> (3, H, W) at the sample's ``ori_shape`` (crop to ``img_shape``)."""
+        meta = sample.metainfo
+        h, w = meta.get('img_shape', img.shape[-2:])[:2]
+        img = img[:, :h, :w]
+        ori = meta.get('ori_shape', (h, w))[:2]
+        if tuple(img.shape[-2:]) != tuple(ori):
+            img = F.interpolate(img[None].float(), size=tuple(ori), mode='bilinear',
+                                align_corners=False)[0]
+        return img.float().clamp(0, 1).detach()
+
+    @torch.no_grad()
     def predict(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None) -> list:
-        return self.adapter.predict(self.fuse(inputs), data_samples)
+        if self.vis_panels:
+            images = self.panel_images(inputs)
+            fused = images['cldyn' if self.fusion_mode == 'cldyn' else self.fusion_mode]
+        else:
+            images, fused = {}, self.fuse(inputs)
+        results = self.adapter.predict(fused, data_samples)
+        for i, sample in enumerate(results):
+            sample.fused_img = self._to_ori(fused[i], sample)
+            for name, batch in images.items():
+                setattr(sample, f'{name}_img', self._to_ori(batch[i], sample))
+        return results
 
     def extra_repr(self) -> str:
         return f'mode={self.fusion_mode!r}, fuser_checkpoint={self.fuser_checkpoint!r}'
