@@ -7,7 +7,7 @@
 # task network trains. Checkpoint keys: fuser.*, adapter.model.* (load into the fused wrapper,
 # configs/tasks/demo_det_fused.py, as they are); for the frozen task adapter's
 # `checkpoint=`: cldyn_mm.models.task_wrappers.export_task_checkpoint(CKPT, OUT) (see
-# docs/task_wrappers.md). model.init_task_weights=True applies the network's own init_cfg
+# docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained' init_cfg
 # (e.g. an ImageNet-pretrained backbone; a download).
 _base_ = [
     '../_base_/datasets/demo_det.py',
@@ -21,7 +21,7 @@ model = dict(
     data_preprocessor=dict(type='FusedTaskDataPreprocessor'),
     fuser=dict(type='VFNFuser', fusion_net=dict(type='VFN', channels=8, num_blocks=4)),
     fuser_checkpoint=None,  # a VFN training checkpoint (needed for mode='vfn')
-    init_task_weights=False,
+    init_task_weights=True,  # the network's own init; Pretrained (download) entries skipped
     task_adapter={{_base_.det_task_adapter}})
 
 train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))

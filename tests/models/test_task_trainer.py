@@ -209,3 +209,24 @@ def test_tools_train_cli_with_val(task, mode, metric, demo_root, tmp_path, monke
     assert (tmp_path / 'iter_2.pth').is_file()
     assert len(val_metrics) == 1 and metric in val_metrics[0], val_metrics
     print(task, mode, val_metrics[0])
+
+
+def test_runner_initialises_the_detector_with_its_own_init_but_downloads_nothing(
+        demo_root, vfn_ckpt, tmp_path):
+    """A freshly built trainer starts from mmdet's head init (classification bias prior), not
+    from raw layer defaults, whose first RTMDet classification loss is in the thousands; the
+    backbone's 'Pretrained' init_cfg (a download) is skipped by default."""
+    cfg = make_cfg('det', 'vis', demo_root, tmp_path, vfn_ckpt)
+    with DefaultScope.overwrite_default_scope('cldyn_mm'):
+        model = MODELS.build(cfg.model)
+        pretrained = [m for m in model.task_model.modules()
+                      if isinstance(getattr(m, 'init_cfg', None), dict)
+                      and m.init_cfg.get('type') == 'Pretrained']
+        assert pretrained, 'the RTMDet config names an ImageNet-pretrained backbone'
+        model.init_weights()  # what the Runner does; must not try to download
+        torch.manual_seed(0)
+        batch = _batch(cfg, 'det')
+        data = model.data_preprocessor(batch, True)
+        losses = model(**data, mode='loss')
+    assert float(losses['loss_cls'][0] if isinstance(losses['loss_cls'], list)
+                 else losses['loss_cls']) < 10

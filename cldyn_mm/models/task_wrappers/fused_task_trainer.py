@@ -103,10 +103,14 @@ class BaseFusedTaskTrainer(BaseModel):
         fuser_checkpoint (str, optional): MMEngine checkpoint of the fuser (e.g. a VFN
             training run), loaded strictly.
         mode (str): ``'vis'``, ``'ir'`` or ``'vfn'``: the image the task network trains on.
-        init_task_weights (bool): Run the task network's own ``init_weights`` (its
-            ``init_cfg``, e.g. an ImageNet-pretrained backbone, which may download) when the
-            runner initialises the model. Defaults to False (the weights as built, or the
-            adapter's ``checkpoint``).
+        init_task_weights (bool): Run the task network's own ``init_weights`` when the
+            runner initialises the model (its heads' inits, e.g. RTMDet's classification
+            bias prior; without them a new RTMDet starts with a classification loss in the
+            hundreds). Defaults to True. The adapter's ``checkpoint``, when given, is loaded
+            afterwards.
+        pretrained_init (bool): Also apply ``init_cfg`` entries of type ``'Pretrained'``
+            (e.g. an ImageNet backbone, a download). Defaults to False: they are skipped, so
+            nothing is downloaded.
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='FusedTaskDataPreprocessor')``.
     """
@@ -115,7 +119,8 @@ class BaseFusedTaskTrainer(BaseModel):
 
     def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
                  fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
-                 init_task_weights: bool = False, data_preprocessor: Optional[dict] = None,
+                 init_task_weights: bool = True, pretrained_init: bool = False,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
@@ -124,6 +129,7 @@ class BaseFusedTaskTrainer(BaseModel):
             raise ValueError(f'mode must be one of {TRAIN_MODES}, got {mode!r}')
         self.fusion_mode = mode
         self.init_task_weights = init_task_weights
+        self.pretrained_init = pretrained_init
         self.adapter = build_trainable_adapter(task_adapter)
         if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
             raise ValueError(f'{type(self).__name__} needs a task adapter of task '
@@ -159,9 +165,12 @@ class BaseFusedTaskTrainer(BaseModel):
         return self
 
     def init_weights(self) -> None:
-        """The task network's ``init_cfg`` only with ``init_task_weights``; the adapter's
-        checkpoint and the fuser's are (re)loaded; nothing else is re-initialised."""
+        """The task network's own init (with ``init_task_weights``; 'Pretrained' entries only
+        with ``pretrained_init``); then the adapter's checkpoint and the fuser's are
+        (re)loaded. The fuser is never re-initialised."""
         if self.init_task_weights and hasattr(self.task_model, 'init_weights'):
+            if not self.pretrained_init:
+                _skip_pretrained_init(self.task_model)
             self.task_model.init_weights()
         if self.adapter.checkpoint:
             self.adapter.load_checkpoint(self.adapter.checkpoint)
@@ -199,6 +208,17 @@ class BaseFusedTaskTrainer(BaseModel):
     def extra_repr(self) -> str:
         return (f'mode={self.fusion_mode!r}, fuser_checkpoint={self.fuser_checkpoint!r}, '
                 f'init_task_weights={self.init_task_weights}')
+
+
+def _skip_pretrained_init(model: nn.Module) -> None:
+    """Remove ``init_cfg`` entries of type 'Pretrained' (downloads) from every submodule."""
+    for module in model.modules():
+        cfg = getattr(module, 'init_cfg', None)
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            module.init_cfg = None
+        elif isinstance(cfg, list):
+            kept = [c for c in cfg if not (isinstance(c, dict) and c.get('type') == 'Pretrained')]
+            module.init_cfg = kept or None
 
 
 @MODELS.register_module()
