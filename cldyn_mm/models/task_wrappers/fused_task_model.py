@@ -9,6 +9,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
@@ -37,6 +38,18 @@ def load_fuser_state_dict(path: str) -> Dict[str, Tensor]:
     if not isinstance(state, dict):
         raise ValueError(f'fuser_checkpoint {path} holds no state dict')
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def load_fuser_weights(fuser: nn.Module, path: str) -> None:
+    """Load a fuser checkpoint strictly (its data preprocessor's buffers, if any, ignored);
+    the error names the file and the fuser class."""
+    state = load_fuser_state_dict(path)
+    state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
+    try:
+        fuser.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise RuntimeError(f'fuser_checkpoint {path} does not fit '
+                           f'{type(fuser).__name__}: {e}') from e
 
 
 class BaseFusedTaskModel(BaseModel):
@@ -105,13 +118,7 @@ class BaseFusedTaskModel(BaseModel):
             self.fuser.eval()
 
     def load_fuser_checkpoint(self, path: str) -> None:
-        state = load_fuser_state_dict(path)
-        state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
-        try:
-            self.fuser.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise RuntimeError(f'fuser_checkpoint {path} does not fit '
-                               f'{type(self.fuser).__name__}: {e}') from e
+        load_fuser_weights(self.fuser, path)
 
     def train(self, mode: bool = True) -> 'BaseFusedTaskModel':
         super().train(mode)

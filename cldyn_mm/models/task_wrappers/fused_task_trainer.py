@@ -23,7 +23,7 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
-from .fused_task_model import load_fuser_state_dict
+from .fused_task_model import load_fuser_weights
 
 TRAIN_MODES = ('vis', 'ir', 'vfn')
 TASK_PREFIX = 'adapter.model.'
@@ -150,13 +150,7 @@ class BaseFusedTaskTrainer(BaseModel):
         return self.adapter.model
 
     def load_fuser_checkpoint(self, path: str) -> None:
-        state = load_fuser_state_dict(path)
-        state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
-        try:
-            self.fuser.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise RuntimeError(f'fuser_checkpoint {path} does not fit '
-                               f'{type(self.fuser).__name__}: {e}') from e
+        load_fuser_weights(self.fuser, path)
 
     def train(self, mode: bool = True) -> 'BaseFusedTaskTrainer':
         super().train(mode)
