@@ -29,3 +29,18 @@ def shared_data() -> Path:
 def _register_modules():
     from cldyn_mm.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One intra-op torch thread for a module of tests on tiny tensors (restored after).
+
+    On a 2-core machine shared with other jobs, torch's second OpenMP thread mostly waits for
+    a busy core, which made such tests several times slower. Use with
+    ``pytestmark = pytest.mark.usefixtures('one_torch_thread')``.
+    """
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -25,12 +25,7 @@ W, H, GAP = 128, 96, 4
 PANEL_FIELDS = ('ir_img', 'vis_img', 'vfn_img', 'cldyn_img')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
@@ -64,7 +59,7 @@ def make_cfg(task: str, root: Path, work_dir: Path, out_dir=None, mode='cldyn') 
 
 
 @pytest.fixture(scope='module')
-def runs(demo_root, tmp_path_factory, one_thread):
+def runs(demo_root, tmp_path_factory, one_torch_thread):
     """Runner.test() of the det and seg wrappers (mode cldyn) with the hook on; records the
     data samples the hook drew."""
     original = TaskVisualizationHook._draw

@@ -39,14 +39,5 @@ def eval_tool():
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Run the metric tests on one torch thread (restored afterwards).
-
-    Their tensors are small; on a 2-core machine shared with other jobs, torch's second
-    OpenMP thread mostly waits for a busy core, which made these tests several times slower.
-    """
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """The metric tests run on one torch thread (``one_torch_thread`` in tests/conftest.py)."""

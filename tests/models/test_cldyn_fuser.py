@@ -14,14 +14,7 @@ VFN_PARAMS = 46_617
 CHAIN_PARAMS = 644_892
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """These tests use tiny tensors: one intra-op thread is as fast, and on a busy machine
-    much faster (OpenMP barriers of many tiny ops wait for descheduled threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def build(seed=0, **overrides) -> CLDyNFuser:

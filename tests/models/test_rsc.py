@@ -20,14 +20,7 @@ from cldyn_mm.models.fusion.a2si import TaskSequenceEncoder, pooled_conv_stack, 
 C, K, S, V = 8, 4, 4, 32
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """These tests use tiny tensors: one intra-op thread is as fast, and on a busy machine
-    much faster (OpenMP barriers of many tiny ops wait for descheduled threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def reference_block(block, bank, task_feat, feat, set_choice=None):

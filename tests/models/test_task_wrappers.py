@@ -26,12 +26,7 @@ METRIC_KEYS = {'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'), 'seg': ('mIoU', 'aA
 W, H = 128, 96
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

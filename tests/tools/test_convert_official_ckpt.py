@@ -28,14 +28,7 @@ convert_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(convert_tool)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """These tests use tiny tensors: one intra-op thread is as fast, and on a busy machine
-    much faster (OpenMP barriers of many tiny ops wait for descheduled threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 VFN_RULES = [  # ours -> research, applied in order; {ir}/{vi}/{dec} are the spellings
     (r'^ir_encoder\.stem\.', '{ir}.bfe.'), (r'^vis_encoder\.stem\.', '{vi}.bfe.'),

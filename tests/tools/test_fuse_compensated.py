@@ -15,14 +15,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """These tests use tiny tensors: one intra-op thread is as fast, and on a busy machine
-    much faster (OpenMP barriers of many tiny ops wait for descheduled threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(autouse=True)

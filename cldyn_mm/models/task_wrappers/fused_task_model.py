@@ -52,6 +52,16 @@ def load_fuser_weights(fuser: nn.Module, path: str) -> None:
                            f'{type(fuser).__name__}: {e}') from e
 
 
+
+def plain_image(mode: str, inputs: Dict[str, Tensor], fuser: Optional[nn.Module]) -> Tensor:
+    """The uncompensated image of a mode, (B, 3, H, W) RGB in [0, 1]: ``'vis'`` the visible
+    image, ``'ir'`` the infrared replicated to 3 channels, ``'vfn'`` the fuser's output."""
+    if mode == 'vis':
+        return inputs['vis']
+    if mode == 'ir':
+        return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
+    return fuser.fuse(inputs)['fused']
+
 class BaseFusedTaskModel(BaseModel):
     """A frozen task adapter run on fused images (evaluation only).
 
@@ -136,13 +146,12 @@ class BaseFusedTaskModel(BaseModel):
     @torch.no_grad()
     def fuse(self, inputs: Dict[str, Tensor]) -> Tensor:
         """The image handed to the task network: (B, 3, H, W) RGB in [0, 1]."""
-        if self.fusion_mode == 'vis':
-            return inputs['vis']
-        if self.fusion_mode == 'ir':
-            return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
-        vfn_fused = self.fuser.fuse(inputs)['fused']
-        if self.fusion_mode == 'vfn':
-            return vfn_fused
+        if self.fusion_mode != 'cldyn':
+            return plain_image(self.fusion_mode, inputs, self.fuser)
+        return self.compensated(inputs, plain_image('vfn', inputs, self.fuser))
+
+    def compensated(self, inputs: Dict[str, Tensor], vfn_fused: Tensor) -> Tensor:
+        """CLDyN fusion compensated with the task feature of the plain VFN image."""
         task_feat = self.adapter.task_feature(vfn_fused)
         return self.fuser.fuse(inputs, task_feat=task_feat)['fused']
 
@@ -161,13 +170,11 @@ class BaseFusedTaskModel(BaseModel):
     def panel_images(self, inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """All images available for visualization, (B, 3, H, W) each: ``ir``, ``vis`` and,
         with a fuser, ``vfn`` and (CLDyNFuser) ``cldyn``."""
-        images = dict(ir=inputs['ir'].expand(-1, 3, -1, -1), vis=inputs['vis'])
+        images = {m: plain_image(m, inputs, None) for m in ('ir', 'vis')}
         if self.fuser is not None:
-            vfn_fused = self.fuser.fuse(inputs)['fused']
-            images['vfn'] = vfn_fused
+            images['vfn'] = plain_image('vfn', inputs, self.fuser)
             if hasattr(self.fuser, 'rsc_ir'):
-                task_feat = self.adapter.task_feature(vfn_fused)
-                images['cldyn'] = self.fuser.fuse(inputs, task_feat=task_feat)['fused']
+                images['cldyn'] = self.compensated(inputs, images['vfn'])
         return images
 
     @staticmethod

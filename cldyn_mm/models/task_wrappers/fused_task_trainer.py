@@ -23,7 +23,7 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
-from .fused_task_model import load_fuser_weights
+from .fused_task_model import load_fuser_weights, plain_image
 
 TRAIN_MODES = ('vis', 'ir', 'vfn')
 TASK_PREFIX = 'adapter.model.'
@@ -174,11 +174,7 @@ class BaseFusedTaskTrainer(BaseModel):
     @torch.no_grad()
     def fuse(self, inputs: Dict[str, Tensor]) -> Tensor:
         """The image the task network sees: (B, 3, H, W) RGB in [0, 1], no gradient."""
-        if self.fusion_mode == 'vis':
-            return inputs['vis']
-        if self.fusion_mode == 'ir':
-            return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
-        return self.fuser.fuse(inputs)['fused'].detach()
+        return plain_image(self.fusion_mode, inputs, self.fuser).detach()
 
     def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
                 mode: str = 'tensor') -> Union[dict, list, Tensor]:
