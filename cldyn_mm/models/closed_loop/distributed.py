@@ -1,0 +1,51 @@
+"""Model wrapper for distributed closed-loop training (NCCL on GPUs, gloo on CPU).
+
+MMEngine wraps a model in ``MMDistributedDataParallel`` when it runs distributed. DDP
+all-reduces ``.grad`` during ``backward``, but the closed loop takes one gradient per task
+(``torch.autograd.grad``) and combines them: the reduction it needs is of each task's gradient,
+which :class:`TaskGradientCombiner` does itself. This wrapper therefore only makes every rank
+start from rank 0's parameters and buffers, and forwards ``train_step`` / ``val_step`` /
+``test_step`` to the model. It works the same on CPU (gloo) and GPU (NCCL).
+
+Set it with ``model_wrapper_cfg = dict(type='ClosedLoopDistributedWrapper')`` (the closed-loop
+configs do).
+"""
+import torch.distributed as torch_dist
+import torch.nn as nn
+
+from cldyn_mm.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class ClosedLoopDistributedWrapper(nn.Module):
+    """Broadcasts rank 0's state to all ranks and forwards the step methods.
+
+    Args:
+        module (nn.Module): A :class:`ClosedLoopCLDyN` (any model whose ``train_step``
+            reduces its own gradients).
+        broadcast_buffers (bool): Also broadcast buffers (BN statistics) at construction.
+            Defaults to True. Batch statistics of the RSC's BN layers are per rank during
+            training, as with DDP without SyncBN.
+    """
+
+    def __init__(self, module: nn.Module, broadcast_buffers: bool = True) -> None:
+        super().__init__()
+        self.module = module
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            for p in module.parameters():
+                torch_dist.broadcast(p.data, src=0)
+            if broadcast_buffers:
+                for b in module.buffers():
+                    torch_dist.broadcast(b, src=0)
+
+    def train_step(self, data, optim_wrapper):
+        return self.module.train_step(data, optim_wrapper)
+
+    def val_step(self, data):
+        return self.module.val_step(data)
+
+    def test_step(self, data):
+        return self.module.test_step(data)
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)

@@ -1,0 +1,48 @@
+# Closed-loop (reward-penalty) training of CLDyN's RSC + bank for frozen task networks
+# (spec section 4): the model, the loops, the optimizer and the hooks. A closed-loop config
+# adds the tasks through configs/_base_/closed_loop/{det,seg,sod}_task.py and, per task, a
+# dataloader and evaluator:  train_dataloader = dict(det=...), val_dataloader = dict(det=...),
+# val_evaluator = dict(det=...).
+_base_ = ['../default_runtime.py', '../models/cldyn_fuser.py']
+
+model = dict(
+    type='ClosedLoopCLDyN',
+    data_preprocessor=dict(type='FusedTaskDataPreprocessor'),
+    fuser={{_base_.cldyn_fuser}},  # model.fuser.vfn_checkpoint: the VFN of stage 1
+    fuser_checkpoint=None,  # optional: start from a CLDyN fuser checkpoint
+    tasks=dict(),  # name -> frozen task adapter (with the stage-1.5 `checkpoint`)
+    penalty_weight=5.0,  # Loss_t = L1 + 5 relu(L1 - L0)
+    cagrad=dict(lam=0.5, steps=250, lr=0.1),
+    clip_norm=1.0,  # per chain (rsc_ir, rsc_vis) and bank, after the combination
+    nonfinite='raise')  # or 'skip': a NaN / inf task loss drops that update with a warning
+
+# Adam, lr 0.01, weight decay 1e-4 (spec); the runner builds it over the trainable RSC + bank
+# parameters (the frozen ones never get a gradient). AMP: tools/train.py --amp.
+optim_wrapper = dict(type='OptimWrapper',
+                     optimizer=dict(type='Adam', lr=0.01, weight_decay=1e-4))
+param_scheduler = []
+
+train_cfg = dict(type='ClosedLoopTrainLoop', max_iters=2000, val_interval=500)
+val_cfg = dict(type='ClosedLoopValLoop')
+test_cfg = dict(type='ClosedLoopTestLoop')
+
+# every task's gradient is all-reduced by the model itself (no DDP); see
+# cldyn_mm/models/closed_loop/distributed.py and tools/dist_train.sh
+model_wrapper_cfg = dict(type='ClosedLoopDistributedWrapper')
+
+default_hooks = dict(
+    _delete_=True,
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=500, by_epoch=False, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # a checkpoint from another configuration is refused before anything is loaded
+    checkpoint_check=dict(type='CheckpointCompatibilityHook'),
+    # best.pth by the spec's rule (>= 2 tasks improved, none > 5 % worse; one task: improved);
+    # the task bases fill in indicators
+    best_checkpoint=dict(type='ClosedLoopBestCheckpointHook', indicators=dict(),
+                         tolerance=0.05),
+    # predictions on IR | VIS | VFN | CLDyN panels during validation: draw_val=True
+    visualization=dict(type='TaskVisualizationHook', draw=False, interval=1, max_per_batch=2,
+                       score_thr=0.3, draw_val=False, draw_test=True))
