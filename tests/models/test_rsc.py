@@ -332,3 +332,19 @@ def test_chain_runs_block_by_index_and_shares_task_codes():
                                        chain.blocks[i](bank, task, feat), atol=1e-6, rtol=0)
     with pytest.raises(IndexError):
         chain(bank, codes[0], feat, 3)
+
+
+def test_gumbel_noise_off_makes_training_deterministic():
+    """gumbel_noise=False: training picks the argmax sets (same as eval) with the
+    straight-through gradient, so two training passes agree; with noise they may not."""
+    from cldyn_mm.models.fusion.a2si import choose_sets
+    torch.manual_seed(0)
+    logits = torch.randn(4, 4, 4, requires_grad=True)
+    w1, i1 = choose_sets(logits, training=True, tau=0.5, noise=False)
+    w2, i2 = choose_sets(logits, training=True, tau=0.5, noise=False)
+    assert torch.equal(i1, logits.argmax(-1)) and torch.equal(i1, i2)
+    w1.sum().backward()  # straight-through gradient reaches the logits
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    draws = {tuple(choose_sets(logits, training=True, tau=0.5)[1].flatten().tolist())
+             for _ in range(20)}
+    assert len(draws) > 1  # Gumbel noise changes the choice between draws

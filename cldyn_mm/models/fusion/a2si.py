@@ -260,16 +260,19 @@ class BasisFilter(nn.Module):
 
 
 def choose_sets(logits: Tensor, training: bool, tau: float,
-                set_choice: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                set_choice: Optional[Tensor] = None,
+                noise: bool = True) -> Tuple[Tensor, Tensor]:
     """Step 4: one set per filter.
 
     Args:
         logits (Tensor): (B, K, S) cosine logits.
         training (bool): Sample with Gumbel noise (straight-through Gumbel-softmax, ``tau``)
-            when True; take the argmax (deterministic) when False.
+            when True (and ``noise``); take the argmax (deterministic) when False.
         tau (float): Softmax temperature.
         set_choice (Tensor, optional): (B, K) integer sets in [0, S) that replace the choice
             (tests, analysis); the straight-through gradient still uses softmax(logits / tau).
+        noise (bool): In training, add the Gumbel noise. False: training takes the argmax
+            with the straight-through softmax gradient (deterministic training).
 
     Returns:
         tuple: ``weights`` (B, K, S), exactly one-hot in value with the straight-through
@@ -285,7 +288,7 @@ def choose_sets(logits: Tensor, training: bool, tau: float,
             raise ValueError(f'set_choice values must be in [0, {num_sets})')
         index = set_choice.to(device=logits.device, dtype=torch.long)
         soft = torch.softmax(logits.float() / tau, dim=-1)
-    elif training:
+    elif training and noise:
         soft = F.gumbel_softmax(logits.float(), tau=tau, hard=False, dim=-1)
         index = soft.argmax(-1)
     else:
@@ -418,13 +421,17 @@ class A2SIBlock(nn.Module):
         vector_num (int): V. Defaults to 32.
         proto_dim (int): Dimension of the set prototypes. Defaults to 16.
         tau (float): Gumbel-softmax temperature. Defaults to 0.5.
+        gumbel_noise (bool): Gumbel noise in the training-time set choice. Defaults to True
+            (the method); False makes training deterministic (argmax choice, same
+            straight-through gradient), e.g. to compare runs exactly.
         selection (str): ``'hard'`` or ``'soft'``. Defaults to ``'hard'``.
         soft_temperature (float): Temperature of ``'soft'`` selection. Defaults to 0.1.
     """
 
     def __init__(self, embed_dim: int = 256, in_channels: int = 8, filter_num: int = 4,
                  set_num: int = 4, vector_num: int = 32, proto_dim: int = 16, tau: float = 0.5,
-                 selection: str = 'hard', soft_temperature: float = 0.1) -> None:
+                 selection: str = 'hard', soft_temperature: float = 0.1,
+                 gumbel_noise: bool = True) -> None:
         super().__init__()
         if selection not in SELECTION_MODES:
             raise ValueError(f'selection must be one of {SELECTION_MODES}, got {selection!r}')
@@ -440,6 +447,7 @@ class A2SIBlock(nn.Module):
         self.set_num = set_num
         self.vector_num = vector_num
         self.tau = tau
+        self.gumbel_noise = gumbel_noise
         self.selection = selection
         self.soft_temperature = soft_temperature
         c = in_channels
@@ -543,7 +551,8 @@ class A2SIBlock(nn.Module):
         feat_in = (feat.contiguous(memory_format=torch.channels_last)
                    if _use_channels_last(feat) else feat)
         logits = self.selector(codes.set_code, feat_in)
-        weights, index = choose_sets(logits, self.training, self.tau, set_choice)
+        weights, index = choose_sets(logits, self.training, self.tau, set_choice,
+                                     noise=self.gumbel_noise)
         query = self.basis_filter(codes.query_code, feat_in)
         vectors = select_basis_vectors(query, bank, weights, index, self.selection,
                                        self.soft_temperature)
