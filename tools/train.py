@@ -2,6 +2,9 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options key=value ...] [--launcher pytorch]
+
+Several processes: tools/dist_train.sh CONFIG NUM_PROCS [args...] (torchrun; NCCL on GPUs,
+gloo on CPUs, see cldyn_mm/utils/distributed.py).
 """
 import argparse
 import os
@@ -16,6 +19,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from cldyn_mm.utils import register_all_modules  # noqa: E402
 from cldyn_mm.utils.checkpoint import trust_checkpoints_globally  # noqa: E402
+from cldyn_mm.utils.distributed import (setup_cpu_distributed,  # noqa: E402
+                                        teardown_distributed)
 from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
 
 
@@ -62,8 +67,15 @@ def main(argv=None):
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    # distributed without CUDA (tools/dist_train.sh on CPUs): gloo, CPU-safe DDP, SyncBN -> BN;
+    # with CUDA, MMEngine's own NCCL initialisation runs unchanged
+    for note in setup_cpu_distributed(cfg, args.launcher):
+        if os.environ.get('RANK', '0') == '0':
+            print(f'CPU distributed: {note}', flush=True)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    if args.launcher != 'none':
+        teardown_distributed()
     return runner
 
 

@@ -19,6 +19,18 @@ from torch import Tensor
 from .cagrad import cagrad_weights
 
 
+def all_ranks_agree(ok: bool, device: Optional[torch.device] = None) -> bool:
+    """True when ``ok`` is True on every rank: one all-reduce when torch.distributed runs
+    with several processes, ``ok`` itself otherwise. Lets all ranks take the same branch
+    (e.g. skip a step) so that their collectives stay paired."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()
+            and dist.get_world_size() > 1):
+        return ok
+    flag = torch.tensor([0.0 if ok else 1.0], device=device)
+    torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.SUM)
+    return float(flag) == 0.0
+
+
 class TaskGradientCombiner:
     """Task gradients of ``params`` and their CAGrad-style combination.
 

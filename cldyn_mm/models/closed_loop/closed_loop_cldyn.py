@@ -36,6 +36,7 @@ from mmengine.optim import OptimWrapper
 from torch import Tensor
 
 from cldyn_mm.engine.multitask import TaskGradientCombiner, clip_grad_groups
+from cldyn_mm.engine.multitask.task_gradients import all_ranks_agree
 from cldyn_mm.registry import MODELS
 from ..losses.reward_penalty_loss import reward_penalty_loss
 from ..task_wrappers.fused_task_model import BaseFusedTaskModel, load_fuser_weights
@@ -210,11 +211,15 @@ class ClosedLoopCLDyN(BaseModel):
             for task in self.task_names:
                 batch = self.data_preprocessor(data[task], True)
                 out = self.task_losses(task, batch['inputs'], batch['data_samples'])
-                values = {k: float(v) for k, v in out.items()}
-                if not all(math.isfinite(v) for v in values.values()):
-                    self._bad_state(f'closed loop: task {task!r} has a non-finite loss at '
-                                    f'iteration {step} (L0={values["loss_plain"]}, '
-                                    f'L1={values["loss_comp"]}); nothing was updated')
+                values = {k: float(v.detach()) for k, v in out.items()}
+                finite = all(math.isfinite(v) for v in values.values())
+                # decided together: a rank that stopped here while the others went on to the
+                # gradient all-reduce would leave them waiting (or pair up wrong collectives)
+                if not all_ranks_agree(finite, out['loss'].device):
+                    where = '' if not finite else ' on another rank'
+                    self._bad_state(f'closed loop: task {task!r} has a non-finite loss{where} '
+                                    f'at iteration {step} (L0={values["loss_plain"]}, '
+                                    f'L1={values["loss_comp"]} here); nothing was updated')
                     bad = True
                     break
                 loss = optim_wrapper.scale_loss(out['loss'])

@@ -12,6 +12,7 @@ configs do).
 """
 import torch.distributed as torch_dist
 import torch.nn as nn
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 
 from cldyn_mm.registry import MODEL_WRAPPERS
 
@@ -49,3 +50,10 @@ class ClosedLoopDistributedWrapper(nn.Module):
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
+
+
+# MMEngine's Runner.wrap_model looks the wrapper type up with the root registry's ``get``
+# (``MODEL_WRAPPERS.get(type)``), which does not follow the default scope to cldyn_mm's child
+# registry; without this, ``model_wrapper_cfg = dict(type='ClosedLoopDistributedWrapper')``
+# fails in every distributed run ("issubclass() arg 1 must be a class").
+MMENGINE_MODEL_WRAPPERS.register_module(module=ClosedLoopDistributedWrapper)
