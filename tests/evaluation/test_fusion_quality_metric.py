@@ -192,3 +192,19 @@ def test_visible_image_as_prediction_on_a_real_pair(shared_data):
     ssim_ab = compute_fusion_metrics(torch.from_numpy(B), torch.from_numpy(B),
                                      torch.from_numpy(A), ['SSIM'])['SSIM'] / 2
     assert result['fusion/SSIM'] == pytest.approx(1 + float(ssim_ab), rel=1e-12)
+
+
+def test_fused_key_scores_another_field(fake_samples):
+    """fused_key='fused_img': the image a fused task wrapper handed to its task network."""
+    samples, paths = fake_samples
+    renamed = [BaseDataElement(fused_img=s.pred_fused, metainfo=s.metainfo)
+               for s in samples if isinstance(s, BaseDataElement)]
+    metric = METRICS.build(dict(type='FusionQualityMetric', metric=['EN', 'SSIM'],
+                                fused_key='fused_img'))
+    metric.process({}, renamed)
+    result = metric.evaluate(len(renamed))
+    want = _expected(samples[:1], paths[:1], ['EN', 'SSIM'])
+    assert result['fusion/EN'] == pytest.approx(want['EN'], rel=1e-12)
+    with pytest.raises(Exception, match='fused_img'):
+        METRICS.build(dict(type='FusionQualityMetric', fused_key='fused_img')).process(
+            {}, samples[:1])

@@ -13,6 +13,7 @@ replaced) with ``best.json`` beside it (iteration, indicator values, improved ta
 records survive ``resume``.
 """
 import json
+import logging
 import os.path as osp
 from typing import Dict, Optional
 
@@ -65,14 +66,16 @@ class ClosedLoopBestCheckpointHook(Hook):
         margin = self.tolerance * abs(ref)
         return value < ref - margin if self.rules[task] == 'greater' else value > ref + margin
 
-    def decide(self, values: Dict[str, float]):
-        """``(keep, improved tasks, much-worse tasks)`` for indicator ``values``; updates the
-        per-task bests."""
+    def decide(self, values: Dict[str, float], num_tasks: Optional[int] = None):
+        """``(keep, improved tasks, much-worse tasks)`` for indicator ``values`` (of
+        ``num_tasks`` tasks, default ``len(values)``; a task without a value is not
+        improved); updates the per-task bests."""
         improved = [t for t, v in values.items()
                     if t not in self.best or self._better(t, v, self.best[t])]
         worse = [t for t, v in values.items()
                  if t in self.best and self._much_worse(t, v, self.best[t])]
-        keep = len(improved) >= min(2, len(values)) and not worse
+        need = min(2, num_tasks if num_tasks is not None else len(values))
+        keep = len(improved) >= need and not worse
         for t in improved:
             self.best[t] = values[t]
         return keep, improved, worse
@@ -84,11 +87,18 @@ class ClosedLoopBestCheckpointHook(Hook):
         values = {}
         for task, key in self.indicators.items():
             name = f'{task}/{key}'
-            if name not in metrics:
+            if name in metrics:
+                values[task] = float(metrics[name])
+            elif any(k.startswith(f'{task}/') for k in metrics):
                 raise KeyError(f'ClosedLoopBestCheckpointHook: metric {name!r} not in the '
                                f'validation results {sorted(metrics)}; set indicators.{task}')
-            values[task] = float(metrics[name])
-        keep, improved, worse = self.decide(values)
+            else:  # e.g. mmdet's CocoMetric returns nothing when there is no detection
+                print_log(f'closed-loop best: task {task!r} gave no metrics in this '
+                          'validation; it counts as not improved', logger='current',
+                          level=logging.WARNING)
+        if not values:
+            return
+        keep, improved, worse = self.decide(values, num_tasks=len(self.indicators))
         print_log(f'closed-loop best: values {values}, improved {improved}, much worse '
                   f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
                   logger='current')

@@ -69,6 +69,9 @@ class FusionQualityMetric(BaseMetric):
         collect_device (str): device for collecting results across ranks.
         prefix (str, optional): key prefix, default ``'fusion'`` (keys ``fusion/EN`` ...).
         collect_dir (str, optional): directory for cpu collection.
+        fused_key (str): the data-sample field with the fused image, default ``'pred_fused'``
+            (a fuser's output); ``'fused_img'`` scores the image a fused task wrapper
+            (``FusedSegmentor`` / ``FusedDetector``) handed to its task network.
 
     Raises:
         ValueError: unknown metric names (the message lists the valid ones); in ``process``,
@@ -84,8 +87,11 @@ class FusionQualityMetric(BaseMetric):
                  qcv_window: int = 16,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 fused_key: str = 'pred_fused') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        #: the data-sample field holding the fused image
+        self.fused_key = fused_key
         #: canonical names of the reported metrics, in order
         self.metric_names = resolve_metric_names(metric)
         self.device = torch.device(device)
@@ -96,7 +102,7 @@ class FusionQualityMetric(BaseMetric):
         """Score every sample of the batch; samples of equal size are scored as one batch."""
         triples = []
         for i, sample in enumerate(data_samples):
-            fused = _lookup(sample, 'pred_fused', i)
+            fused = _lookup(sample, self.fused_key, i)
             if isinstance(fused, BaseDataElement) and isinstance(
                     getattr(fused, 'data', None), torch.Tensor):
                 fused = fused.data  # PixelData-style wrapper

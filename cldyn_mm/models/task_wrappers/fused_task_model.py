@@ -29,7 +29,10 @@ class FusedTaskDataPreprocessor(PairedDataPreprocessor):
 
 
 def load_fuser_state_dict(path: str) -> Dict[str, Tensor]:
-    """``state_dict`` of an MMEngine checkpoint of a fuser (safe ``weights_only`` loading)."""
+    """``state_dict`` of an MMEngine checkpoint of a fuser (safe ``weights_only`` loading).
+
+    A checkpoint of a model that holds the fuser as ``fuser`` (a closed-loop run,
+    ``ClosedLoopCLDyN``; a fused task wrapper) gives its ``fuser.*`` part."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'fuser_checkpoint not found: {path}')
     allow_mmengine_checkpoints()
@@ -37,7 +40,12 @@ def load_fuser_state_dict(path: str) -> Dict[str, Tensor]:
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'fuser_checkpoint {path} holds no state dict')
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    if any(k.startswith('fuser.') for k in state):
+        # a checkpoint of a model holding the fuser as `fuser` (ClosedLoopCLDyN, the fused
+        # task wrappers): its fuser part
+        state = {k[len('fuser.'):]: v for k, v in state.items() if k.startswith('fuser.')}
+    return state
 
 
 def load_fuser_weights(fuser: nn.Module, path: str) -> None:

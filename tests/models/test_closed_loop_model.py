@@ -1,0 +1,279 @@
+"""ClosedLoopCLDyN: the closed-loop step (spec section 4) on tiny batches.
+
+Task networks: SegFormer-b0 (random weights) as frozen adapters; images 64x64.
+"""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from cldyn_mm.engine.multitask import cagrad_weights
+from cldyn_mm.models.closed_loop import ClosedLoopCLDyN, NonFiniteTaskLoss
+from cldyn_mm.registry import MODELS
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
+FUSER = Config.fromfile(str(REPO_ROOT / 'configs/_base_/models/cldyn_fuser.py')).cldyn_fuser
+SEG = Config.fromfile(
+    str(REPO_ROOT / 'configs/_base_/task_models/segformer_b0_adapter.py')).seg_task_adapter
+
+
+def make_model(tasks=('seg', ), **kwargs) -> ClosedLoopCLDyN:
+    torch.manual_seed(0)
+    fuser = FUSER.to_dict()
+    fuser['rsc']['gumbel_noise'] = False  # deterministic set choice for exact comparisons
+    model = MODELS.build(dict(type='ClosedLoopCLDyN', fuser=fuser,
+                              tasks={t: SEG.to_dict() for t in tasks}, **kwargs))
+    # non-zero zero-convs: compensation changes the image, so every parameter gets gradient
+    with torch.no_grad():
+        for chain in (model.fuser.rsc_ir, model.fuser.rsc_vis):
+            for block in chain.blocks:
+                for name, p in block.named_parameters():
+                    if 'zero' in name:
+                        p.normal_(0, 0.05)
+    return model
+
+
+def make_batch(seed: int, n: int = 2, size: int = 64) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    inputs = [torch.randint(0, 256, (4, size, size), generator=g, dtype=torch.uint8)
+              for _ in range(n)]
+    samples = []
+    for _ in range(n):
+        s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, size, size), generator=g))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def optim(model, **kwargs) -> OptimWrapper:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return OptimWrapper(torch.optim.Adam(params, lr=0.01, weight_decay=1e-4), **kwargs)
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def changed(before, model, prefix):
+    now = model.state_dict()
+    return [k for k in before if k.startswith(prefix) and k.endswith(('weight', 'bias'))
+            and not torch.equal(before[k], now[k])]
+
+
+def test_only_rsc_and_bank_train_and_frozen_parts_stay_in_eval():
+    model = make_model()
+    model.train()
+    assert model.fuser.rsc_ir.training and not model.fuser.fusion_net.training
+    assert not any(m.training for a in model.tasks.values() for m in a.modules())
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(('fuser.rsc_ir.', 'fuser.rsc_vis.', 'fuser.bank.'))
+                             for n in trainable)
+    before = snapshot(model)
+    log = model.train_step({'seg': make_batch(0)}, optim(model))
+    assert changed(before, model, 'fuser.rsc_ir.') and changed(before, model, 'fuser.bank.')
+    assert not changed(before, model, 'fuser.fusion_net.')
+    assert not changed(before, model, 'tasks.')
+    for p in model.parameters():
+        assert p.grad is None or not p.requires_grad or torch.all(p.grad == 0)
+    assert {'seg/L0', 'seg/L1', 'seg/penalty', 'seg/loss', 'seg/alpha', 'loss'} <= set(log)
+    assert float(log['seg/alpha']) == 1.0
+
+
+def test_task_losses_are_the_reward_penalty_of_compensated_vs_plain():
+    model = make_model(penalty_weight=5.0)
+    model.train()
+    batch = model.data_preprocessor(make_batch(1), True)
+    out = model.task_losses('seg', batch['inputs'], batch['data_samples'])
+    l0, l1 = out['loss_plain'], out['loss_comp']
+    assert not l0.requires_grad and l1.requires_grad
+    assert torch.allclose(out['loss'], l1 + 5.0 * torch.relu(l1 - l0))
+    # a new model (zero convs at zero) compensates nothing: L1 == L0, no penalty
+    fresh = MODELS.build(dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(),
+                              tasks={'seg': SEG.to_dict()}))
+    fresh.eval()  # same (argmax) set choice in both passes
+    out = fresh.task_losses('seg', batch['inputs'], batch['data_samples'])
+    assert torch.allclose(out['loss_comp'], out['loss_plain'], atol=1e-6)
+    assert float(out['penalty']) == 0
+
+
+def _captured_step(model, ow):
+    """Record the gradients handed to the optimizer (after combination and clipping)."""
+    seen = {}
+    step = ow.step
+
+    def record(**kwargs):
+        seen['grads'] = [p.grad.detach().clone() for p in model.fuser.trainable_parameters()]
+        return step(**kwargs)
+    ow.step = record
+    return seen
+
+
+def _task_grad(model, task, batch):
+    params = model.fuser.trainable_parameters()
+    b = model.data_preprocessor(batch, True)
+    loss = model.task_losses(task, b['inputs'], b['data_samples'])['loss']
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return torch.cat([torch.zeros(p.numel()) if g is None else g.reshape(-1)
+                      for p, g in zip(params, grads)])
+
+
+def test_two_tasks_apply_the_cagrad_combination_of_their_gradients():
+    model = make_model(tasks=('a', 'b'), clip_norm=None)
+    model.train()
+    batches = {'a': make_batch(2), 'b': make_batch(3)}
+    g = torch.stack([_task_grad(model, t, batches[t]) for t in ('a', 'b')])
+    expected = cagrad_weights(g, lam=0.5) @ g
+    ow = optim(model)
+    seen = _captured_step(model, ow)
+    log = model.train_step(batches, ow)
+    applied = torch.cat([x.reshape(-1) for x in seen['grads']])
+    assert torch.allclose(applied, expected, rtol=1e-4, atol=1e-7)
+    alpha = torch.tensor([float(log['a/alpha']), float(log['b/alpha'])])
+    assert torch.allclose(alpha.sum(), torch.tensor(1.0)) and torch.all(alpha >= 0)
+
+
+def test_each_group_is_clipped_separately():
+    model = make_model(clip_norm=1e-4)
+    model.train()
+    ow = optim(model)
+    seen = _captured_step(model, ow)
+    log = model.train_step({'seg': make_batch(4)}, ow)
+    grads = dict(zip([id(p) for p in model.fuser.trainable_parameters()], seen['grads']))
+    for group, params in model.fuser.trainable_parameter_groups().items():
+        norm = torch.norm(torch.stack([grads[id(p)].norm() for p in params]))
+        assert float(log[f'grad_norm/{group}']) > 1e-4  # it was clipped ...
+        assert norm <= 1e-4 * 1.001  # ... to the limit, group by group
+
+
+def test_gradient_accumulation_steps_every_k_iterations_with_the_summed_gradients():
+    model = make_model(clip_norm=None)
+    model.train()
+    batches = [make_batch(5), make_batch(6)]
+    expected = sum(_task_grad(model, 'seg', b) for b in batches) / 2
+    ow = optim(model, accumulative_counts=2)
+    ow.initialize_count_status(model, 0, 2)
+    seen = _captured_step(model, ow)
+    before = snapshot(model)
+    model.train_step({'seg': batches[0]}, ow)
+    assert not changed(before, model, 'fuser.') and 'grads' not in seen
+    model.train_step({'seg': batches[1]}, ow)
+    applied = torch.cat([x.reshape(-1) for x in seen['grads']])
+    assert torch.allclose(applied, expected, rtol=1e-4, atol=1e-7)
+
+
+def _poison(model, task, value):
+    adapter = model.tasks[task]
+    original = adapter.loss
+
+    def loss(fused, samples):
+        out = original(fused, samples)
+        return {k: v * value if 'loss' in k else v for k, v in out.items()}
+    adapter.loss = loss
+
+
+def test_nonfinite_task_loss_raises_naming_task_and_iteration_and_updates_nothing():
+    model = make_model(tasks=('a', 'b'))
+    model.train()
+    _poison(model, 'b', float('nan'))
+    before = snapshot(model)
+    ow = optim(model)
+    with pytest.raises(NonFiniteTaskLoss, match=r"task 'b'.*iteration 0"):
+        model.train_step({'a': make_batch(7), 'b': make_batch(8)}, ow)
+    assert not changed(before, model, '')
+    assert not ow.optimizer.state  # Adam never stepped
+
+
+@pytest.fixture
+def mmengine_log():
+    """Messages logged through MMEngine's current logger during the test."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Collect()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_nonfinite_skip_policy_warns_and_keeps_the_bank(mmengine_log):
+    model = make_model(nonfinite='skip')
+    model.train()
+    _poison(model, 'seg', float('inf'))
+    before = snapshot(model)
+    ow = optim(model)
+    model.train_step({'seg': make_batch(9)}, ow)
+    assert any("task 'seg' has a non-finite loss" in m for m in mmengine_log)
+    assert not changed(before, model, '') and not ow.optimizer.state
+    # the next good step updates again
+    model.tasks['seg'].__dict__.pop('loss')
+    model.train_step({'seg': make_batch(10)}, ow)
+    assert changed(before, model, 'fuser.bank.')
+
+
+def test_all_zero_task_gradient_is_reported_and_left_out(mmengine_log):
+    model = make_model(tasks=('a', 'b'), clip_norm=None)
+    model.train()
+    _poison(model, 'b', 0.0)  # b's loss no longer depends on the image: zero gradient
+    g_a = _task_grad(model, 'a', make_batch(11))
+    ow = optim(model)
+    seen = _captured_step(model, ow)
+    log = model.train_step({'a': make_batch(11), 'b': make_batch(12)}, ow)
+    assert any("task 'b' has an all-zero gradient at iteration 0" in m for m in mmengine_log)
+    assert float(log['b/alpha']) == 0 and float(log['a/alpha']) == 1
+    applied = torch.cat([x.reshape(-1) for x in seen['grads']])
+    assert torch.allclose(applied, g_a, rtol=1e-4, atol=1e-7)
+
+
+def test_configuration_errors_are_named():
+    with pytest.raises(ValueError, match='one batch per task'):
+        make_model().train_step({'det': make_batch(0)}, None)
+    bad = SEG.to_dict()
+    bad['feature_layer'] = 'backbone.no_such_layer'
+    with pytest.raises(Exception, match=r'model\.tasks\.seg.*no_such_layer'):
+        MODELS.build(dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(), tasks={'seg': bad}))
+    with pytest.raises(ValueError, match='non-empty dict'):
+        MODELS.build(dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(), tasks={}))
+    with pytest.raises(ValueError, match="data\\['task'\\]"):
+        make_model().val_step(make_batch(0))
+
+
+def test_predict_gives_task_predictions_on_the_compensated_image():
+    model = make_model()
+    model.eval()
+    batch = make_batch(13)
+    out = model.val_step(dict(batch, task='seg'))
+    assert len(out) == 2 and out[0].pred_sem_seg.data.shape[-2:] == (64, 64)
+    b = model.data_preprocessor(batch, False)
+    images = model.compensated_images('seg', b['inputs'])
+    assert torch.allclose(out[0].fused_img, images['cldyn'][0].clamp(0, 1), atol=1e-6)
+    assert not torch.allclose(images['cldyn'], images['vfn'])  # compensation is active
+    assert torch.allclose(out[0].vfn_img, images['vfn'][0].clamp(0, 1), atol=1e-6)
+
+
+def test_closed_loop_checkpoint_loads_as_a_fuser_checkpoint(tmp_path):
+    """A closed-loop checkpoint (keys fuser.*, tasks.*) is what the fused wrappers' mode
+    'cldyn' takes as fuser_checkpoint: its fuser part, loaded strictly."""
+    from cldyn_mm.models.task_wrappers.fused_task_model import load_fuser_weights
+    model = make_model()
+    path = tmp_path / 'closed_loop.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=1)), path)
+    fuser = MODELS.build(FUSER.to_dict())
+    load_fuser_weights(fuser, str(path))
+    for k, v in fuser.state_dict().items():
+        assert torch.equal(v, model.fuser.state_dict()[k]), k
