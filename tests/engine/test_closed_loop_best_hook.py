@@ -89,3 +89,29 @@ def test_task_without_metrics_counts_as_not_improved(tmp_path):
     h.after_val_epoch(Runner(), {'seg/mIoU': 51.0, 'sod/sod/MAE': 0.12})
     assert saved == ['best.pth']  # one improved, sod 20 % worse
     assert (tmp_path / 'best.json').is_file()
+
+
+def test_resume_takes_the_records_of_the_validation_after_the_checkpoint(tmp_path):
+    """The checkpoint of iteration N is saved before N's validation; a run resumed from it
+    takes N's records from best_records.json (same iteration only)."""
+    class Runner:
+        iter = 4
+        work_dir = str(tmp_path)
+
+        def save_checkpoint(self, *args, **kwargs):
+            pass
+    h = hook(seg='mIoU')
+    h.after_val_epoch(Runner(), {'seg/mIoU': 50.0})
+    ckpt = {}
+    h.before_save_checkpoint(None, ckpt)       # what iteration 4's checkpoint held ...
+    h.after_val_epoch(Runner(), {'seg/mIoU': 55.0})  # ... before its validation ran
+    resumed = hook(seg='mIoU')
+    resumed.after_load_checkpoint(Runner(), ckpt)
+    resumed.before_train(Runner())
+    assert resumed.best == {'seg': 55.0}
+    later = Runner()
+    later.iter = 6
+    other = hook(seg='mIoU')
+    other.after_load_checkpoint(later, ckpt)
+    other.before_train(later)  # records of another iteration: the checkpoint's are kept
+    assert other.best == {'seg': 50.0}

@@ -10,7 +10,8 @@ The checkpoint is kept when at least ``min(2, number of tasks)`` tasks improved 
 much worse -- with one task, when it improved. Each task's best is updated whenever it
 improves. The kept checkpoint is ``<work_dir>/best.pth`` (model weights only, the previous one
 replaced) with ``best.json`` beside it (iteration, indicator values, improved tasks); the
-records survive ``resume``.
+records survive ``resume`` (from the checkpoint, and from ``best_records.json`` in the work dir
+for the validation that ran right after the checkpoint was saved).
 """
 import json
 import logging
@@ -23,6 +24,8 @@ from mmengine.logging import print_log
 from cldyn_mm.registry import HOOKS
 
 LESS_KEYS = ('loss', 'mae', 'error')
+#: per-task records after the last validation (read back when resuming at that iteration)
+RECORDS_FILE = 'best_records.json'
 
 
 @HOOKS.register_module()
@@ -99,12 +102,18 @@ class ClosedLoopBestCheckpointHook(Hook):
         if not values:
             return
         keep, improved, worse = self.decide(values, num_tasks=len(self.indicators))
+        # the records as of this validation: a run resumed from this iteration's checkpoint
+        # (saved before the validation ran) picks them up in before_train
+        with open(osp.join(runner.work_dir, RECORDS_FILE), 'w') as f:
+            json.dump(dict(iter=runner.iter, best=self.best, best_iter=self.best_iter), f)
         print_log(f'closed-loop best: values {values}, improved {improved}, much worse '
                   f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
                   logger='current')
         if not keep:
             return
         self.best_iter = runner.iter
+        with open(osp.join(runner.work_dir, RECORDS_FILE), 'w') as f:
+            json.dump(dict(iter=runner.iter, best=self.best, best_iter=self.best_iter), f)
         runner.save_checkpoint(runner.work_dir, self.filename, save_optimizer=False,
                                save_param_scheduler=False, by_epoch=False)
         with open(osp.join(runner.work_dir, osp.splitext(self.filename)[0] + '.json'), 'w') as f:
@@ -114,6 +123,17 @@ class ClosedLoopBestCheckpointHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})['closed_loop_best'] = dict(
             best=dict(self.best), best_iter=self.best_iter)
+
+    def before_train(self, runner) -> None:
+        """Resuming at an iteration whose validation ran after its checkpoint was saved: take
+        the records that validation left in the work dir."""
+        path = osp.join(runner.work_dir, RECORDS_FILE)
+        if runner.iter > 0 and osp.isfile(path):
+            with open(path) as f:
+                record = json.load(f)
+            if record.get('iter') == runner.iter:
+                self.best = {k: float(v) for k, v in record.get('best', {}).items()}
+                self.best_iter = record.get('best_iter')
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         record = checkpoint.get('meta', {}).get('closed_loop_best')
