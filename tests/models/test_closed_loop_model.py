@@ -277,3 +277,59 @@ def test_closed_loop_checkpoint_loads_as_a_fuser_checkpoint(tmp_path):
     load_fuser_weights(fuser, str(path))
     for k, v in fuser.state_dict().items():
         assert torch.equal(v, model.fuser.state_dict()[k]), k
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='AmpOptimWrapper needs a GPU')
+def test_amp_optim_wrapper_runs_the_step():
+    """`--amp` (AmpOptimWrapper) on a GPU: the step runs under autocast through the loss
+    scaler and updates RSC and the bank."""
+    from mmengine.optim import AmpOptimWrapper
+    model = make_model().cuda()
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    ow = AmpOptimWrapper(optimizer=torch.optim.Adam(params, lr=0.01))
+    before = snapshot(model)
+    batch = make_batch(14)
+    log = model.train_step({'seg': batch}, ow)
+    assert torch.isfinite(log['loss'])
+    assert changed(before, model, 'fuser.rsc_vis.') and not changed(before, model, 'tasks.')
+
+
+class _ScaledOptimWrapper(OptimWrapper):
+    """What AmpOptimWrapper does with the gradients, on a CPU: a loss scaler multiplies each
+    loss by 1024; step() unscales the gradients, then steps."""
+
+    class Scaler:
+        def scale(self, loss):
+            return loss * 1024.0
+
+        def get_scale(self):
+            return 1024.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_scaler = self.Scaler()
+
+    def step(self, **kwargs):
+        for group in self.optimizer.param_groups:
+            for p in group['params']:
+                if p.grad is not None:
+                    p.grad /= 1024.0
+        super().step(**kwargs)
+
+
+def test_loss_scaled_step_equals_the_unscaled_one_clipping_included():
+    """Per task the loss goes through the wrapper's loss scaler; CAGrad weights do not depend
+    on the scale and the per-group clipping threshold is scaled with it, so the update equals
+    the unscaled one (clipping active)."""
+    results = []
+    for wrapper in (OptimWrapper, _ScaledOptimWrapper):
+        model = make_model(tasks=('a', 'b'), clip_norm=1e-3)
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        model.train_step({'a': make_batch(15), 'b': make_batch(16)},
+                         wrapper(torch.optim.SGD(params, lr=1.0)))
+        results.append({k: v for k, v in model.state_dict().items()
+                        if k.startswith(('fuser.rsc', 'fuser.bank'))})
+    for k in results[0]:
+        assert torch.allclose(results[0][k], results[1][k], rtol=1e-4, atol=1e-7), k
