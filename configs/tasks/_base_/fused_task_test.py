@@ -1,22 +1,14 @@
 # Shared part of the fused task-model configs (evaluation): the fuser, the wrapper's common
 # settings, the visualization hook and the test/val loops. A config adds a dataset base, a task
 # model base, `model.type` / `model.task_adapter`, and `train_dataloader = None`.
-_base_ = ['../../_base_/default_runtime.py']
-
-# CLDyN fusion (configs/fusion/cldyn_fusion.py); without a task feature it is the plain VFN,
-# so one fuser serves 'vfn' and 'cldyn'
-fuser = dict(
-    type='CLDyNFuser',
-    fusion_net=dict(type='VFN', channels=8, num_blocks=4),
-    rsc=dict(type='RSCChain', num_blocks=3, embed_dim=256, in_channels=8, filter_num=4,
-             set_num=4, vector_num=32, tau=0.5, selection='hard'),
-    bank=dict(type='BasisVectorBank', set_num=4, vector_num=32, embed_dim=256),
-    vfn_checkpoint=None)
+_base_ = ['../../_base_/default_runtime.py', '../../_base_/models/cldyn_fuser.py']
 
 model = dict(
     mode='cldyn',
     data_preprocessor=dict(type='FusedTaskDataPreprocessor'),
-    fuser=fuser,
+    # CLDyN fusion; without a task feature it is the plain VFN, so one fuser serves 'vfn' and
+    # 'cldyn'
+    fuser={{_base_.cldyn_fuser}},
     fuser_checkpoint=None)
 
 # predictions drawn on IR | VIS | VFN | CLDyN panels (TaskVisualizationHook); off here,
