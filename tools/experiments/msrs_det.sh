@@ -228,8 +228,8 @@ if has_stage eval; then
             cldyn)
                 ckpt="$WORK/det_vfn/iter_${DET_ITERS}.pth"
                 [ -n "$CL_CKPT" ] && [ -f "$CL_CKPT" ] || { log "eval cldyn: no closed-loop checkpoint yet, skipped"; continue; }
-                # TODO(closed loop): the keys that load a closed-loop checkpoint into FusedDetector's
-                # CLDyNFuser; model.fuser_checkpoint=CL_CKPT is the assumed form.
+                # a closed-loop checkpoint loads as the fuser checkpoint (its fuser.* part); the
+                # last iteration's, not best.pth (picked on this same val split)
                 opts=(model.mode=cldyn model.fuser.vfn_checkpoint="$VFN_CKPT" model.fuser_checkpoint="$CL_CKPT") ;;
         esac
         [ -f "$ckpt" ] || { log "eval $mode: no $ckpt, skipped"; continue; }
