@@ -11,6 +11,7 @@ threshold), each from the run of the detector that sees that image; GT draws the
 ``labels_yolo/fusion`` boxes on the visible image. Missing modes are left out.
 """
 import argparse
+import os
 import os.path as osp
 
 import cv2
@@ -81,7 +82,13 @@ def main(argv=None):
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
             for r in rows]
-    cv2.imwrite(args.out, np.concatenate(rows, axis=0)[:-4], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 88] if args.out.lower().endswith(('.jpg', '.jpeg')) \
+        else []
+    if not cv2.imwrite(args.out, np.concatenate(rows, axis=0)[:-4], params):
+        raise SystemExit(f'msrs_det_figures: could not write {args.out} (folder {out_dir}; '
+                         'the extension picks the format: .png or .jpg)')
     print(f'wrote {args.out}')
 
 
