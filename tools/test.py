@@ -20,6 +20,9 @@ from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
 
 #: model types whose --show-dir output is TaskVisualizationHook's prediction panels
 FUSED_TASK_WRAPPERS = ('FusedDetector', 'FusedSegmentor')
+#: ... of which these compute the extra panel images only when asked (``vis_panels``); the
+#: closed-loop model always attaches them
+TASK_PANEL_MODELS = FUSED_TASK_WRAPPERS + ('ClosedLoopCLDyN', )
 
 
 def parse_args(argv=None):
@@ -60,14 +63,16 @@ def main(argv=None):
         if 'visualization' not in hooks:
             raise KeyError('--show-dir needs a default_hooks.visualization hook in the config')
         hooks['visualization']['out_dir'] = args.show_dir
-        if str(cfg.model.get('type')).split('.')[-1] in FUSED_TASK_WRAPPERS:
-            # fused task wrappers: draw the predictions on IR | VIS | VFN | CLDyN panels
+        model_type = str(cfg.model.get('type')).split('.')[-1]
+        if model_type in TASK_PANEL_MODELS:
+            # task models: draw the predictions on IR | VIS | VFN | CLDyN panels
             hook_type = str(hooks['visualization'].get('type')).split('.')[-1]
             if hook_type != 'TaskVisualizationHook':
                 raise KeyError('--show-dir with a fused task wrapper needs '
                                "default_hooks.visualization=dict(type='TaskVisualizationHook')")
             hooks['visualization']['draw'] = True
-            cfg.model['vis_panels'] = True
+            if model_type in FUSED_TASK_WRAPPERS:
+                cfg.model['vis_panels'] = True
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
     return metrics

@@ -56,7 +56,8 @@ def trained_state(path) -> dict:
 def seg_run(demo_root, tmp_path_factory):
     """4 iterations of configs/demo/cldyn_demo_seg.py, checkpoints at 2 and 4."""
     work = tmp_path_factory.mktemp('cl_seg_a')
-    runner = Runner.from_cfg(demo_cfg('cldyn_demo_seg', demo_root, work))
+    runner = Runner.from_cfg(demo_cfg('cldyn_demo_seg', demo_root, work, **{
+        'default_hooks.visualization.draw': True, 'default_hooks.visualization.draw_val': True}))
     runner.train()
     return work
 
@@ -73,6 +74,8 @@ def test_run_logs_task_values_validates_in_cldyn_mode_and_keeps_best(seg_run):
     assert (seg_run / 'best.pth').is_file()
     best = json.loads((seg_run / 'best.json').read_text())
     assert best['iter'] in (2, 4) and set(best['values']) == {'seg'}
+    # the visualization hook drew IR | VIS | VFN | CLDyN panels with the predictions
+    assert list(seg_run.glob('*/vis_data/vis_image/task_demo_*.png'))
     # the trained parts moved, the frozen ones did not
     first, last = trained_state(seg_run / 'iter_2.pth'), trained_state(seg_run / 'iter_4.pth')
     assert any(not torch.equal(first[k], last[k]) for k in first)

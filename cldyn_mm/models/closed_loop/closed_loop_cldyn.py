@@ -295,13 +295,18 @@ class ClosedLoopCLDyN(BaseModel):
     def predict(self, task: str, inputs: Dict[str, Tensor],
                 data_samples: Optional[list] = None) -> list:
         """The task adapter's predictions on the compensated fusion (``'cldyn'`` mode); each
-        sample also gets ``fused_img`` (3, H, W) and ``vfn_img`` at its ``ori_shape``."""
+        sample also gets the panels of :class:`TaskVisualizationHook` at its ``ori_shape``,
+        (3, H, W) RGB in [0, 1]: ``fused_img`` (= ``cldyn_img``), ``vfn_img``, ``ir_img``,
+        ``vis_img``."""
         images = self.compensated_images(task, inputs)
         results = self._adapter(task).predict(images['cldyn'], data_samples)
+        to_ori = BaseFusedTaskModel._to_ori
         for i, sample in enumerate(results):
-            sample.fused_img = BaseFusedTaskModel._to_ori(images['cldyn'][i], sample)
+            sample.fused_img = to_ori(images['cldyn'][i], sample)
             sample.cldyn_img = sample.fused_img
-            sample.vfn_img = BaseFusedTaskModel._to_ori(images['vfn'][i], sample)
+            sample.vfn_img = to_ori(images['vfn'][i], sample)
+            sample.ir_img = to_ori(inputs['ir'][i].expand(3, -1, -1), sample)
+            sample.vis_img = to_ori(inputs['vis'][i], sample)
         return results
 
     def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[list] = None,
