@@ -23,6 +23,14 @@ SEG = Config.fromfile(
     str(REPO_ROOT / 'configs/_base_/task_models/segformer_b0_adapter.py')).seg_task_adapter
 
 
+@pytest.fixture(autouse=True)
+def fresh_message_hub(request):
+    """A message hub of this test's own: the iteration the model reports is read from the
+    current hub, which an earlier Runner in the same process leaves behind."""
+    from mmengine.logging import MessageHub
+    MessageHub.get_instance(f'closed_loop_model_test_{request.node.name}')
+
+
 def make_model(tasks=('seg', ), **kwargs) -> ClosedLoopCLDyN:
     torch.manual_seed(0)
     fuser = FUSER.to_dict()
