@@ -102,23 +102,21 @@ class ClosedLoopBestCheckpointHook(Hook):
         if not values:
             return
         keep, improved, worse = self.decide(values, num_tasks=len(self.indicators))
+        print_log(f'closed-loop best: values {values}, improved {improved}, much worse '
+                  f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
+                  logger='current')
+        if keep:
+            self.best_iter = runner.iter
+            runner.save_checkpoint(runner.work_dir, self.filename, save_optimizer=False,
+                                   save_param_scheduler=False, by_epoch=False)
+            with open(osp.join(runner.work_dir,
+                               osp.splitext(self.filename)[0] + '.json'), 'w') as f:
+                json.dump(dict(iter=runner.iter, values=values, improved=improved,
+                               best=self.best), f, indent=2)
         # the records as of this validation: a run resumed from this iteration's checkpoint
         # (saved before the validation ran) picks them up in before_train
         with open(osp.join(runner.work_dir, RECORDS_FILE), 'w') as f:
             json.dump(dict(iter=runner.iter, best=self.best, best_iter=self.best_iter), f)
-        print_log(f'closed-loop best: values {values}, improved {improved}, much worse '
-                  f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
-                  logger='current')
-        if not keep:
-            return
-        self.best_iter = runner.iter
-        with open(osp.join(runner.work_dir, RECORDS_FILE), 'w') as f:
-            json.dump(dict(iter=runner.iter, best=self.best, best_iter=self.best_iter), f)
-        runner.save_checkpoint(runner.work_dir, self.filename, save_optimizer=False,
-                               save_param_scheduler=False, by_epoch=False)
-        with open(osp.join(runner.work_dir, osp.splitext(self.filename)[0] + '.json'), 'w') as f:
-            json.dump(dict(iter=runner.iter, values=values, improved=improved,
-                           best=self.best), f, indent=2)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})['closed_loop_best'] = dict(

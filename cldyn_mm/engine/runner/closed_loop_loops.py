@@ -14,7 +14,7 @@ task's dataloader through ``model.val_step`` (the batch gets ``task``) and its e
 reports the metrics as ``<task>/<metric>`` (e.g. ``det/coco/bbox_mAP``, ``seg/mIoU``).
 """
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.evaluator import Evaluator

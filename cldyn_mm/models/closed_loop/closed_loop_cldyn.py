@@ -134,8 +134,7 @@ class ClosedLoopCLDyN(BaseModel):
         for adapter in self.tasks.values():
             adapter.init_weights()
         if self.fuser.vfn_checkpoint:
-            from ..fusers.cldyn_fuser import load_vfn_state_dict
-            self.fuser.fusion_net.load_state_dict(load_vfn_state_dict(self.fuser.vfn_checkpoint))
+            self.fuser.load_vfn_checkpoint(self.fuser.vfn_checkpoint)
         if self.fuser_checkpoint:
             load_fuser_weights(self.fuser, self.fuser_checkpoint)
 
@@ -152,14 +151,19 @@ class ClosedLoopCLDyN(BaseModel):
             raise KeyError(f'unknown task {task!r}; this model has tasks {self.task_names}')
         return self.tasks[task]
 
+    @torch.no_grad()
+    def plain_and_feature(self, task: str, inputs: Dict[str, Tensor]):
+        """``(F0, T)``: the plain VFN fusion (B, 3, H, W) RGB in [0, 1] and the task network's
+        feature of it; no gradient."""
+        plain = self.fuser.fuse(inputs)['fused']
+        return plain, self._adapter(task).task_feature(plain)
+
+    @torch.no_grad()
     def compensated_images(self, task: str, inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """``{'vfn': F0, 'task_feat': T, 'cldyn': F1}`` for one task (no gradient), images
         (B, 3, H, W) RGB in [0, 1]."""
-        adapter = self._adapter(task)
-        with torch.no_grad():
-            plain = self.fuser.fuse(inputs)['fused']
-            feat = adapter.task_feature(plain)
-            comp = self.fuser.fuse(inputs, task_feat=feat)['fused']
+        plain, feat = self.plain_and_feature(task, inputs)
+        comp = self.fuser.fuse(inputs, task_feat=feat)['fused']
         return dict(vfn=plain, task_feat=feat, cldyn=comp)
 
     def task_losses(self, task: str, inputs: Dict[str, Tensor],
@@ -168,9 +172,8 @@ class ClosedLoopCLDyN(BaseModel):
         ``penalty`` relu(L1 - L0) and ``loss`` = L1 + w * penalty (gradient reaches RSC and
         the bank only)."""
         adapter = self._adapter(task)
+        plain, feat = self.plain_and_feature(task, inputs)
         with torch.no_grad():
-            plain = self.fuser.fuse(inputs)['fused']
-            feat = adapter.task_feature(plain)
             loss_plain = adapter.total_loss(adapter.loss(plain, data_samples)).detach()
         comp = self.fuser.fuse(inputs, task_feat=feat)['fused']
         loss_comp = adapter.total_loss(adapter.loss(comp, data_samples))

@@ -83,15 +83,20 @@ class CLDyNFuser(BaseFuser):
             raise ValueError(f'rsc in_channels ({self.rsc_ir.blocks[0].in_channels}) must equal '
                              f'the VFN channels ({self.fusion_net.channels})')
         self.rsc_ir.check_bank(self.bank)
-        if vfn_checkpoint is not None:
-            try:
-                self.fusion_net.load_state_dict(load_vfn_state_dict(vfn_checkpoint))
-            except RuntimeError as e:
-                raise RuntimeError(f'vfn_checkpoint {vfn_checkpoint} does not fit the VFN of '
-                                   f'the config: {e}') from e
         self.vfn_checkpoint = vfn_checkpoint
+        if vfn_checkpoint is not None:
+            self.load_vfn_checkpoint(vfn_checkpoint)
         self.fusion_net.requires_grad_(False)
         self.fusion_net.eval()
+
+    def load_vfn_checkpoint(self, path: str) -> None:
+        """Load the VFN weights of a VFN training checkpoint strictly (see
+        :func:`load_vfn_state_dict`); the error names the file."""
+        try:
+            self.fusion_net.load_state_dict(load_vfn_state_dict(path))
+        except RuntimeError as e:
+            raise RuntimeError(f'vfn_checkpoint {path} does not fit the VFN of the config: '
+                               f'{e}') from e
 
     def train(self, mode: bool = True) -> 'CLDyNFuser':
         """Set train/eval mode; the frozen VFN stays in eval mode."""

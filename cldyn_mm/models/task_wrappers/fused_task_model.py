@@ -61,6 +61,25 @@ def load_fuser_weights(fuser: nn.Module, path: str) -> None:
 
 
 
+def check_adapter_task(owner: nn.Module, adapter: nn.Module, tasks: Sequence[str]) -> None:
+    """Raise when ``adapter``'s task is not one of ``tasks`` (empty: any task)."""
+    if tasks and getattr(adapter, 'task', None) not in tasks:
+        raise ValueError(f'{type(owner).__name__} needs a task adapter of task '
+                         f'{tuple(tasks)}, got {type(adapter).__name__} '
+                         f'(task {getattr(adapter, "task", None)!r})')
+
+
+def build_frozen_fuser(cfg: Optional[dict], checkpoint: Optional[str] = None) -> nn.Module:
+    """Build a fuser (default ``VFNFuser``), load ``checkpoint`` strictly when given, freeze
+    it and put it in eval mode."""
+    fuser = MODELS.build(cfg or dict(type='VFNFuser'))
+    if checkpoint:
+        load_fuser_weights(fuser, checkpoint)
+    fuser.requires_grad_(False)
+    fuser.eval()
+    return fuser
+
+
 def plain_image(mode: str, inputs: Dict[str, Tensor], fuser: Optional[nn.Module]) -> Tensor:
     """The uncompensated image of a mode, (B, 3, H, W) RGB in [0, 1]: ``'vis'`` the visible
     image, ``'ir'`` the infrared replicated to 3 channels, ``'vfn'`` the fuser's output."""
@@ -119,21 +138,14 @@ class BaseFusedTaskModel(BaseModel):
         self.fusion_mode = mode
         self.vis_panels = vis_panels
         self.adapter = MODELS.build(task_adapter)
-        if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
-            raise ValueError(f'{type(self).__name__} needs a task adapter of task '
-                             f'{tuple(self.tasks)}, got {type(self.adapter).__name__} '
-                             f'(task {getattr(self.adapter, "task", None)!r})')
+        check_adapter_task(self, self.adapter, self.tasks)
         self.fuser = None
         self.fuser_checkpoint = fuser_checkpoint
         if mode in ('vfn', 'cldyn'):
-            self.fuser = MODELS.build(fuser or dict(type='VFNFuser'))
+            self.fuser = build_frozen_fuser(fuser, fuser_checkpoint)
             if mode == 'cldyn' and not hasattr(self.fuser, 'rsc_ir'):
                 raise ValueError(f"mode='cldyn' needs a CLDyNFuser, got "
                                  f'{type(self.fuser).__name__}')
-            if fuser_checkpoint:
-                self.load_fuser_checkpoint(fuser_checkpoint)
-            self.fuser.requires_grad_(False)
-            self.fuser.eval()
 
     def load_fuser_checkpoint(self, path: str) -> None:
         load_fuser_weights(self.fuser, path)

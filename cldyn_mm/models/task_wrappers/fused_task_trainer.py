@@ -23,7 +23,8 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
-from .fused_task_model import load_fuser_weights, plain_image
+from .fused_task_model import (build_frozen_fuser, check_adapter_task, load_fuser_weights,
+                               plain_image)
 
 TRAIN_MODES = ('vis', 'ir', 'vfn')
 TASK_PREFIX = 'adapter.model.'
@@ -131,18 +132,11 @@ class BaseFusedTaskTrainer(BaseModel):
         self.init_task_weights = init_task_weights
         self.pretrained_init = pretrained_init
         self.adapter = build_trainable_adapter(task_adapter)
-        if self.tasks and getattr(self.adapter, 'task', None) not in self.tasks:
-            raise ValueError(f'{type(self).__name__} needs a task adapter of task '
-                             f'{tuple(self.tasks)}, got {type(self.adapter).__name__} '
-                             f'(task {getattr(self.adapter, "task", None)!r})')
+        check_adapter_task(self, self.adapter, self.tasks)
         self.fuser = None
         self.fuser_checkpoint = fuser_checkpoint
         if mode == 'vfn':
-            self.fuser = MODELS.build(fuser or dict(type='VFNFuser'))
-            if fuser_checkpoint:
-                self.load_fuser_checkpoint(fuser_checkpoint)
-            self.fuser.requires_grad_(False)
-            self.fuser.eval()
+            self.fuser = build_frozen_fuser(fuser, fuser_checkpoint)
 
     @property
     def task_model(self) -> nn.Module:
