@@ -25,6 +25,9 @@ setup(
         'torch>=2.0', 'mmengine>=0.10.0,<1.0', 'mmcv>=2.0.0,<2.2.0', 'mmdet>=3.0.0,<3.4.0',
         'mmsegmentation>=1.0.0,<1.3.0', 'numpy', 'opencv-python-headless', 'tqdm',
     ],
+    # weights of the models in model-index.yml ship inside the package (docs/inference.md)
+    package_data={'cldyn_mm': ['model_zoo/weights/*.pth', 'model_zoo/weights/README.md']},
+    include_package_data=True,
     license='Apache License 2.0',
     zip_safe=False,
 )
