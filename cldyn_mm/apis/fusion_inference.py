@@ -80,15 +80,31 @@ class _PairList(Dataset):
         return self.pipeline(dict(self.items[i]))
 
 
+def _item_size(item: dict, modality: str):
+    """(width, height) and a name for messages of an item's infrared (``'ir'``) or visible
+    (``'vi'``) image: an array ``ir_img`` / ``vis_img`` or a file ``ir_path`` / ``vi_path``."""
+    key = 'ir_img' if modality == 'ir' else 'vis_img'
+    path = item.get(f'{modality}_path')
+    if key in item:
+        name = path or (f"the {'infrared' if modality == 'ir' else 'visible'} array of pair "
+                        f"{item.get('stem', '?')!r}")
+        return tuple(item[key].shape[1::-1]), name
+    return image_size(path), path
+
+
 def size_batches(items: Sequence[dict], batch_size: int) -> List[List[int]]:
-    """Indices grouped into batches of equal image size (no padding, exact outputs)."""
+    """Indices grouped into batches of equal image size (no padding, exact outputs).
+
+    ``items``: dicts with ``ir_path`` / ``vi_path`` (sizes read from the file headers) or
+    ``ir_img`` / ``vis_img`` numpy arrays (H, W[, C]). A pair whose two images differ in size
+    raises ``ValueError`` naming both."""
     groups: Dict[tuple, List[int]] = OrderedDict()
     for i, item in enumerate(items):
-        ir_size, vi_size = image_size(item['ir_path']), image_size(item['vi_path'])
+        (ir_size, ir_name), (vi_size, vi_name) = _item_size(item, 'ir'), _item_size(item, 'vi')
         if ir_size != vi_size:
             raise ValueError(
-                f"infrared and visible images differ in size: {item['ir_path']} is "
-                f"{ir_size[0]}x{ir_size[1]}, {item['vi_path']} is {vi_size[0]}x{vi_size[1]}")
+                f'infrared and visible images differ in size: {ir_name} is '
+                f'{ir_size[0]}x{ir_size[1]}, {vi_name} is {vi_size[0]}x{vi_size[1]}')
         groups.setdefault(ir_size, []).append(i)
     return [idx[k:k + batch_size] for idx in groups.values()
             for k in range(0, len(idx), batch_size)]

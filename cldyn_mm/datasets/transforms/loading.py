@@ -47,35 +47,66 @@ def read_image(path: str) -> np.ndarray:
     return img
 
 
-def load_ir(path: str, normalize: str = 'dtype') -> np.ndarray:
-    """Infrared image as float32 (H, W) in [0, 1]; 3-/4-channel files are reduced to grey."""
-    img = read_image(path)
+def check_image_array(img, name: str) -> np.ndarray:
+    """Raise unless ``img`` is a non-empty (H, W) or (H, W, 1/3/4) numpy array."""
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f'{name}: expected an image as a numpy array, got {type(img).__name__}')
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)) \
+            or img.size == 0:
+        raise ValueError(f'{name}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) '
+                         f'image, got shape {img.shape}')
+    return img
+
+
+def ir_to_unit(img: np.ndarray, name: str = 'infrared array',
+               normalize: str = 'dtype') -> np.ndarray:
+    """An infrared image array (H, W), (H, W, 1) or (H, W, 3/4) BGR(A); uint8, uint16 or float
+    in [0, 1]) as float32 (H, W) in [0, 1]; colour is reduced to grey. ``name`` (a file path or
+    a description) goes into error messages."""
+    img = check_image_array(img, name)
     if img.ndim == 3:
         if img.shape[2] == 4:
             img = img[..., :3]
         img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    return _to_unit_range(img, path, normalize)
+    return _to_unit_range(img, name, normalize)
 
 
-def load_visible(path: str) -> np.ndarray:
-    """Visible image as float32 (H, W, 3) BGR in [0, 1]; a grey file is replicated 3 times."""
-    img = read_image(path)
+def visible_to_unit(img: np.ndarray, name: str = 'visible array') -> np.ndarray:
+    """A visible image array ((H, W, 3) BGR as cv2 reads it, (H, W, 4) BGRA, or (H, W) /
+    (H, W, 1) grey; uint8, uint16 or float in [0, 1]) as float32 (H, W, 3) BGR in [0, 1];
+    grey is replicated 3 times."""
+    img = check_image_array(img, name)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     elif img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
     elif img.shape[2] == 4:
         img = img[..., :3]
-    return _to_unit_range(img, path, 'dtype')
+    return _to_unit_range(img, name, 'dtype')
+
+
+def load_ir(path: str, normalize: str = 'dtype') -> np.ndarray:
+    """Infrared image as float32 (H, W) in [0, 1]; 3-/4-channel files are reduced to grey."""
+    return ir_to_unit(read_image(path), path, normalize)
+
+
+def load_visible(path: str) -> np.ndarray:
+    """Visible image as float32 (H, W, 3) BGR in [0, 1]; a grey file is replicated 3 times."""
+    return visible_to_unit(read_image(path), path)
 
 
 @TRANSFORMS.register_module()
 class LoadIRVisPair(BaseTransform):
     """Load ``results['ir_path']`` and ``results['vi_path']`` into one (H, W, 4) image.
 
-    Required keys: ``ir_path``, ``vi_path``.
+    Required keys: ``ir_path``, ``vi_path``; or, per modality, for images already in memory
+    (the inferencer's arrays), ``ir_img`` / ``vis_img`` (numpy arrays as :func:`ir_to_unit` /
+    :func:`visible_to_unit` take them: infrared (H, W) / (H, W, 1) / (H, W, 3), visible
+    (H, W, 3) BGR or grey; uint8, uint16 or float in [0, 1]), which win over the paths and
+    are removed from ``results``.
     Added keys: ``img`` (H, W, 4) float32 in [0, 255] (visible B, G, R, infrared),
-    ``img_shape``, ``ori_shape`` (H, W), ``img_path`` (the visible file, for visualizers).
+    ``img_shape``, ``ori_shape`` (H, W), ``img_path`` (the visible file, for visualizers; not
+    set for arrays).
 
     Args:
         ir_normalize (str): ``'dtype'`` divides by the pixel type's maximum (255 for 8-bit,
@@ -89,9 +120,18 @@ class LoadIRVisPair(BaseTransform):
         self.ir_normalize = ir_normalize
 
     def transform(self, results: dict) -> Optional[dict]:
-        ir_path, vi_path = results['ir_path'], results['vi_path']
-        ir = load_ir(ir_path, self.ir_normalize)
-        vis = load_visible(vi_path)
+        if 'ir_img' in results:
+            ir_path = results.get('ir_path') or 'infrared array'
+            ir = ir_to_unit(results.pop('ir_img'), ir_path, self.ir_normalize)
+        else:
+            ir_path = results['ir_path']
+            ir = load_ir(ir_path, self.ir_normalize)
+        if 'vis_img' in results:
+            vi_path = results.get('vi_path') or 'visible array'
+            vis = visible_to_unit(results.pop('vis_img'), vi_path)
+        else:
+            vi_path = results['vi_path']
+            vis = load_visible(vi_path)
         if ir.shape[:2] != vis.shape[:2]:
             raise ValueError(
                 f'infrared and visible images differ in size: {ir_path} is '
@@ -99,7 +139,8 @@ class LoadIRVisPair(BaseTransform):
                 '(width x height); the pair must be registered to the same size')
         img = np.concatenate((vis, ir[..., None]), axis=2) * 255.
         results['img'] = img.astype(np.float32)
-        results['img_path'] = vi_path
+        if results.get('vi_path'):
+            results['img_path'] = vi_path
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results

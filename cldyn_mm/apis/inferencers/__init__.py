@@ -1,0 +1,4 @@
+from .fusion_inferencer import FusionInferencer
+from .prediction_io import DetectionJSONWriter, MaskPNGWriter, prediction_writer
+
+__all__ = ['FusionInferencer', 'DetectionJSONWriter', 'MaskPNGWriter', 'prediction_writer']
