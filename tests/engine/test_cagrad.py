@@ -24,14 +24,38 @@ def test_one_task_is_its_own_gradient():
     assert alpha.tolist() == [1.0] and torch.equal(combined, g[0])
 
 
+# The objective (spec section 4, the research code's step alpha - 0.1 (Q alpha + c)):
+#   f(alpha) = (1/2) alpha^T Q alpha + c^T alpha = alpha^T GG alpha + c^T alpha   (eps -> 0),
+#   Q = 2 (GG + eps I), c = -2 lam rowmin(GG), lam = 0.5.
+
+
 def test_orthogonal_gradients_of_unequal_norm_hand_solved():
     # g1 = e1, g2 = 2 e2: GG = diag(1, 4), rowmin = 0, c = 0.
-    # min 2 (a1^2 + 4 a2^2) with a1 + a2 = 1  ->  a1 = 4 a2  ->  alpha = (0.8, 0.2)
+    # min a1^2 + 4 a2^2 with a1 + a2 = 1  ->  a1 = 4 a2  ->  alpha = (0.8, 0.2)
     g = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     alpha = cagrad_weights(g)
     assert torch.allclose(alpha, torch.tensor([0.8, 0.2]), atol=1e-5)
     combined, _ = combine_task_gradients(g)
     assert torch.allclose(combined, torch.tensor([0.8, 0.4]), atol=1e-5)
+
+
+def test_two_conflicting_tasks_hand_solved():
+    # g1 = (1, 0), g2 = (-0.5, 1): GG = [[1, -0.5], [-0.5, 1.25]], rowmin = (-0.5, -0.5), so
+    # c^T alpha = 0.5 on the simplex. alpha = (t, 1 - t):
+    # f = t^2 - t (1 - t) + 1.25 (1 - t)^2 + 0.5,  f' = 6.5 t - 3.5 = 0  ->  t = 7/13
+    g = torch.tensor([[1.0, 0.0], [-0.5, 1.0]])
+    assert torch.allclose(cagrad_weights(g), torch.tensor([7 / 13, 6 / 13]), atol=1e-5)
+
+
+def test_three_tasks_hand_solved_where_the_old_objective_differs():
+    # g1 = e1, g2 = e2, g3 = (0.5, 0.5, sqrt(0.5)): unit norms, GG = [[1, 0, .5], [0, 1, .5],
+    # [.5, .5, 1]], rowmin = (0, 0, 0.5), c = (0, 0, -0.5). By symmetry alpha = (u, u, 1 - 2u):
+    #   research objective  alpha^T GG alpha + c^T alpha = 2u^2 - u + 0.5      -> u = 1/4
+    #   old text's          2 alpha^T GG alpha + c^T alpha = 4u^2 - 3u + 1.5   -> u = 3/8
+    g = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5 ** 0.5]])
+    alpha = cagrad_weights(g, lam=0.5)
+    assert torch.allclose(alpha, torch.tensor([0.25, 0.25, 0.5]), atol=1e-5)
+    assert not torch.allclose(alpha, torch.tensor([0.375, 0.375, 0.25]), atol=1e-2)
 
 
 def test_equal_orthogonal_gradients_get_equal_weights():
@@ -48,7 +72,7 @@ def test_matches_a_brute_force_search_on_the_simplex():
     c = -2 * lam * gg.min(dim=1).values
 
     def objective(a):
-        return float(a @ quad @ a + c @ a)
+        return float(0.5 * a @ quad @ a + c @ a)
 
     n = 200
     best = min((objective(torch.tensor([i / n, j / n, (n - i - j) / n], dtype=torch.float64)), i, j)

@@ -134,3 +134,16 @@ def test_checkpoint_of_another_configuration_is_refused(seg_run, demo_root, tmp_
     with pytest.raises(ValueError, match='another configuration.*shape mismatches'):
         runner.train()
     assert not list((tmp_path / 'other').glob('iter_*.pth'))
+
+
+def test_checkpoints_record_the_closed_loop_options_and_resume_refuses_others(
+        seg_run, demo_root, tmp_path):
+    ckpt = torch.load(seg_run / 'iter_2.pth', map_location='cpu', weights_only=False)
+    options = ckpt['meta']['closed_loop_options']
+    assert options['clip_bank'] is False and options['freeze_prototypes'] is False
+    assert options['cagrad_quadratic'] == 0.5 and options['clip_norm'] == 1.0
+    cfg = demo_cfg('cldyn_demo_seg', demo_root, tmp_path / 'other_options', resume=True,
+                   load_from=str(seg_run / 'iter_2.pth'), **{'model.clip_bank': True})
+    with pytest.raises(ValueError, match='clip_bank: checkpoint False, config True'):
+        Runner.from_cfg(cfg).train()
+    assert not list((tmp_path / 'other_options').glob('iter_*.pth'))

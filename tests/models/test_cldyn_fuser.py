@@ -11,7 +11,7 @@ from cldyn_mm.registry import MODELS
 
 CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'fusion' / 'cldyn_fusion.py'
 VFN_PARAMS = 46_617
-CHAIN_PARAMS = 644_892
+CHAIN_PARAMS = 645_084
 
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')

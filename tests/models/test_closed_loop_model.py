@@ -146,17 +146,131 @@ def test_two_tasks_apply_the_cagrad_combination_of_their_gradients():
     assert torch.allclose(alpha.sum(), torch.tensor(1.0)) and torch.all(alpha >= 0)
 
 
-def test_each_group_is_clipped_separately():
+def _applied_group_norms(model, seen):
+    grads = dict(zip([id(p) for p in model.fuser.trainable_parameters()], seen['grads']))
+    return {group: float(torch.norm(torch.stack([grads[id(p)].norm() for p in params])))
+            for group, params in model.fuser.trainable_parameter_groups().items()}
+
+
+def test_each_chain_is_clipped_separately_and_the_bank_is_not():
+    """Research code: clip_grad_norm_ of rsc_ir and of rsc_vi to 1.0, the bank unclipped."""
     model = make_model(clip_norm=1e-4)
     model.train()
     ow = optim(model)
     seen = _captured_step(model, ow)
     log = model.train_step({'seg': make_batch(4)}, ow)
-    grads = dict(zip([id(p) for p in model.fuser.trainable_parameters()], seen['grads']))
-    for group, params in model.fuser.trainable_parameter_groups().items():
-        norm = torch.norm(torch.stack([grads[id(p)].norm() for p in params]))
+    applied = _applied_group_norms(model, seen)
+    for group in ('rsc_ir', 'rsc_vis'):
         assert float(log[f'grad_norm/{group}']) > 1e-4  # it was clipped ...
-        assert norm <= 1e-4 * 1.001  # ... to the limit, group by group
+        assert applied[group] <= 1e-4 * 1.001  # ... to the limit, chain by chain
+    # the bank's norm is logged, and its gradient is applied as it is
+    assert applied['bank'] == pytest.approx(float(log['grad_norm/bank']), rel=1e-5)
+    assert applied['bank'] > 1e-3
+
+
+def test_clip_bank_option_clips_the_bank_too():
+    model = make_model(clip_norm=1e-4, clip_bank=True)
+    model.train()
+    ow = optim(model)
+    seen = _captured_step(model, ow)
+    log = model.train_step({'seg': make_batch(4)}, ow)
+    applied = _applied_group_norms(model, seen)
+    assert float(log['grad_norm/bank']) > 1e-4 and applied['bank'] <= 1e-4 * 1.001
+
+
+def test_prototypes_are_trained_unless_frozen():
+    """The research code's to_train switches requires_grad on for every RSC parameter, the
+    A2SI set prototypes included, and its optimizer updates them."""
+    key = 'fuser.rsc_ir.blocks.0.selector.prototypes'
+    model = make_model()
+    model.train()
+    assert key in {n for n, p in model.named_parameters() if p.requires_grad}
+    before = snapshot(model)
+    model.train_step({'seg': make_batch(0)}, optim(model))
+    assert not torch.equal(before[key], model.state_dict()[key])
+
+    frozen = make_model(freeze_prototypes=True)
+    frozen.train()
+    protos = {id(p) for p in frozen.fuser.prototype_parameters()}
+    assert len(protos) == 6 and not any(p.requires_grad for p in frozen.fuser.prototype_parameters())
+    assert not protos & {id(p) for p in frozen.trainable_parameters()}
+    before = snapshot(frozen)
+    frozen.train_step({'seg': make_batch(0)}, optim(frozen))
+    assert torch.equal(before[key], frozen.state_dict()[key])
+    assert changed(before, frozen, 'fuser.rsc_ir.')
+
+
+def _reference_step(model, batches, lr=0.01, weight_decay=1e-4, clip=1.0, w=5.0, lam=0.5):
+    """One closed-loop step written from spec section 4 alone, on a copy of ``model``.
+
+    Per task: F0, T, L0 without gradient; F1 = CLDyN(IR, VIS, T); L1; loss = L1 + w relu(L1 -
+    L0); g_t = d loss / d (every RSC parameter, prototypes included, and the bank). Two tasks:
+    the CAGrad weight minimises alpha^T GG alpha + c^T alpha on the simplex, found here in
+    closed form on the segment alpha = (t, 1 - t). The combined gradient's norm is clipped to
+    ``clip`` for rsc_ir and for rsc_vis separately (bank unclipped); Adam (PyTorch's: L2 added
+    to the gradient, first step) updates. Returns the new parameters by name.
+    """
+    import copy
+    ref = copy.deepcopy(model)
+    ref.train()
+    fuser = ref.fuser
+    named = [(n, p) for n, p in ref.named_parameters()
+             if n.startswith(('fuser.rsc_ir.', 'fuser.rsc_vis.', 'fuser.bank.'))]
+    params = [p for _, p in named]
+    grads = []
+    for task, batch in batches.items():
+        adapter = ref.tasks[task]
+        data = ref.data_preprocessor(batch, True)
+        inputs, samples = data['inputs'], data['data_samples']
+        with torch.no_grad():
+            f0 = fuser.fuse(inputs)['fused']
+            feat = adapter.task_feature(f0)
+            l0 = sum(v.mean() for k, v in adapter.loss(f0, samples).items() if "loss" in k)
+        f1 = fuser.fuse(inputs, task_feat=feat)['fused']
+        l1 = sum(v.mean() for k, v in adapter.loss(f1, samples).items() if "loss" in k)
+        loss = l1 + w * torch.relu(l1 - l0)
+        g = torch.autograd.grad(loss, params, allow_unused=True)
+        grads.append(torch.cat([torch.zeros(p.numel()) if x is None else x.reshape(-1)
+                                for p, x in zip(params, g)]).double())
+    G = torch.stack(grads)
+    gg = G @ G.t()
+    c = -2 * lam * gg.min(dim=1).values
+    # f(t) = a gg a + c a with a = (t, 1 - t): quadratic A t^2 + B t + const
+    A = gg[0, 0] - 2 * gg[0, 1] + gg[1, 1]
+    B = 2 * gg[0, 1] - 2 * gg[1, 1] + c[0] - c[1]
+    t = float(torch.clamp(-B / (2 * A), 0, 1))
+    combined = (t * G[0] + (1 - t) * G[1]).float()
+    offset, new = 0, {}
+    per_param = {}
+    for (name, p) in named:
+        per_param[name] = combined[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
+    for chain in ('fuser.rsc_ir.', 'fuser.rsc_vis.'):
+        names = [n for n, _ in named if n.startswith(chain)]
+        norm = torch.sqrt(sum((per_param[n] ** 2).sum() for n in names))
+        factor = min(1.0, clip / (float(norm) + 1e-6))
+        for n in names:
+            per_param[n] = per_param[n] * factor
+    for name, p in named:
+        g = per_param[name] + weight_decay * p.detach()
+        m, v = 0.1 * g, 0.001 * g * g  # Adam's first step, betas (0.9, 0.999)
+        m_hat, v_hat = m / 0.1, v / 0.001
+        new[name] = p.detach() - lr * m_hat / (v_hat.sqrt() + 1e-8)
+    return new, t
+
+
+def test_one_step_equals_a_reference_step_written_from_the_spec():
+    model = make_model(tasks=('a', 'b'))
+    model.train()
+    batches = {'a': make_batch(21), 'b': make_batch(22)}
+    expected, t = _reference_step(model, batches)
+    log = model.train_step(batches, optim(model))
+    assert float(log['a/alpha']) == pytest.approx(t, abs=1e-4)
+    state = dict(model.named_parameters())
+    assert len(expected) == len(model.trainable_parameters())
+    for name, value in expected.items():
+        torch.testing.assert_close(state[name].detach(), value, rtol=1e-4, atol=1e-6,
+                                   msg=name)
 
 
 def test_gradient_accumulation_steps_every_k_iterations_with_the_summed_gradients():
@@ -195,28 +309,6 @@ def test_nonfinite_task_loss_raises_naming_task_and_iteration_and_updates_nothin
         model.train_step({'a': make_batch(7), 'b': make_batch(8)}, ow)
     assert not changed(before, model, '')
     assert not ow.optimizer.state  # Adam never stepped
-
-
-@pytest.fixture
-def mmengine_log():
-    """Messages logged through MMEngine's current logger during the test."""
-    import logging
-
-    from mmengine.logging import MMLogger
-
-    class Collect(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.DEBUG)
-            self.messages = []
-
-        def emit(self, record):
-            self.messages.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Collect()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_nonfinite_skip_policy_warns_and_keeps_the_bank(mmengine_log):

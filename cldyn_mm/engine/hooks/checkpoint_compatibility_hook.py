@@ -5,13 +5,32 @@ only warned about, so a checkpoint of another configuration (other tasks, other 
 sizes, another task network) would silently start training from a half-loaded model. This hook
 compares the checkpoint's ``state_dict`` with the model's before they are loaded and raises an
 error listing what differs.
+
+For a model with ``closed_loop_options()`` (:class:`ClosedLoopCLDyN`) it also records those
+options (CAGrad objective and settings, clipping, frozen prototypes, penalty weight) in every
+checkpoint's ``meta`` and compares them when a checkpoint is loaded: resuming a run under other
+options is refused with the list of differences (the continuation would not be the run that
+was started); loading weights with ``load_from`` only warns.
 """
+import logging
 from typing import List
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from cldyn_mm.registry import HOOKS
+
+OPTIONS_KEY = 'closed_loop_options'
+# what closed-loop checkpoints written before the options were recorded were trained with
+LEGACY_OPTIONS = dict(cagrad_quadratic=1.0, clip_bank=True, freeze_prototypes=True)
+
+
+def option_differences(recorded: dict, current: dict) -> List[str]:
+    """``'name: checkpoint X, config Y'`` for each option whose values differ (options the
+    record lacks are not compared)."""
+    return [f'{k}: checkpoint {recorded[k]!r}, config {current[k]!r}'
+            for k in current if k in recorded and recorded[k] != current[k]]
 
 
 def _examples(keys: List[str], n: int = 5) -> str:
@@ -35,11 +54,41 @@ class CheckpointCompatibilityHook(Hook):
     def _keep(self, key: str) -> bool:
         return not key.startswith(self.ignore_prefixes)
 
+    @staticmethod
+    def _model(runner):
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = self._model(runner)
+        if hasattr(model, 'closed_loop_options'):
+            checkpoint.setdefault('meta', {})[OPTIONS_KEY] = model.closed_loop_options()
+
+    def _check_options(self, runner, model, checkpoint: dict, source: str) -> None:
+        if not hasattr(model, 'closed_loop_options'):
+            return
+        recorded = (checkpoint.get('meta') or {}).get(OPTIONS_KEY)
+        legacy = recorded is None
+        diffs = option_differences(LEGACY_OPTIONS if legacy else recorded,
+                                   model.closed_loop_options())
+        if not diffs:
+            return
+        what = ('was written before the closed loop followed the research step and was '
+                'trained with ' if legacy else 'was trained with other closed-loop options: ')
+        if getattr(runner, '_resume', False):
+            raise ValueError(
+                f'checkpoint {source} {what}' + '; '.join(diffs) + '. Resuming would continue '
+                'it under other rules, so nothing was loaded: set those model options to the '
+                "checkpoint's values to resume it, or start a new run from its weights with "
+                'load_from (resume=False).')
+        print_log(f'checkpoint {source} {what}' + '; '.join(diffs) + '. Its weights are '
+                  "loaded; training continues with the config's options.", logger='current',
+                  level=logging.WARNING)
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict', checkpoint)
         if not isinstance(state, dict):
             raise ValueError('the checkpoint being loaded has no state_dict')
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = self._model(runner)
         own = {k: v for k, v in model.state_dict().items() if self._keep(k)}
         theirs = {(k[len('module.'):] if k.startswith('module.') else k): v
                   for k, v in state.items()}
@@ -50,9 +99,10 @@ class CheckpointCompatibilityHook(Hook):
                         f'{tuple(own[k].shape)}' for k in set(own) & set(theirs)
                         if hasattr(theirs[k], 'shape') and tuple(theirs[k].shape)
                         != tuple(own[k].shape))
-        if not (missing or unexpected or shapes):
-            return
         source = getattr(runner, '_load_from', None) or 'the resumed checkpoint'
+        if not (missing or unexpected or shapes):
+            self._check_options(runner, model, checkpoint, source)
+            return
         parts = []
         if missing:
             parts.append(f'{len(missing)} model keys missing from it (e.g. {_examples(missing)})')

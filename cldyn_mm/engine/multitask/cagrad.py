@@ -1,12 +1,15 @@
 """CAGrad-style weighting of per-task gradients for the closed loop (spec section 4).
 
 Given the flattened gradients of T tasks, ``G`` of shape (T, P), CLDyN weights them with
-alpha on the probability simplex that minimises
+alpha on the probability simplex. With Q = 2 (G G^T + eps I) and c = -2 * lam * rowmin(G G^T),
+the research code takes ``steps`` projected steps
 
-    alpha^T (2 (G G^T + eps I)) alpha + c^T alpha,   c = -2 * lam * rowmin(G G^T),
+    alpha <- proj_simplex(alpha - lr (Q alpha + c))
 
-solved by ``steps`` iterations of projected gradient descent (step ``lr``) from the uniform
-weights, and applies ``sum_t alpha_t g_t``. With one task alpha = [1].
+from the uniform weights, i.e. it minimises (1/2) alpha^T Q alpha + c^T alpha
+= alpha^T (G G^T + eps I) alpha + c^T alpha, and applies ``sum_t alpha_t g_t``. With one task
+alpha = [1]. (An earlier spec text wrote the objective without the 1/2; that halves the
+effective lam and moves alpha for three tasks -- the research code is the reference.)
 
 One change from a literal reading: ``G G^T`` is divided by the mean squared gradient norm
 (as the original CAGrad code does) before the descent. Q and c both scale with ``G G^T``, so
@@ -56,7 +59,7 @@ def cagrad_weights(grads: Tensor, lam: float = 0.5, steps: int = 250, lr: float 
     c = -2 * lam * gg.min(dim=1).values
     alpha = torch.full((num_tasks, ), 1.0 / num_tasks, dtype=gg.dtype, device=gg.device)
     for _ in range(steps):
-        alpha = project_to_simplex(alpha - lr * (2 * quad @ alpha + c))
+        alpha = project_to_simplex(alpha - lr * (quad @ alpha + c))
     return alpha.to(grads.dtype)
 
 

@@ -112,9 +112,10 @@ class TaskGradientCombiner:
             offset += n
 
 
-def clip_grad_groups(groups: Dict[str, Sequence[nn.Parameter]], max_norm: float,
+def clip_grad_groups(groups: Dict[str, Sequence[nn.Parameter]], max_norm: Optional[float],
                      scale: float = 1.0) -> Dict[str, float]:
-    """Clip the gradient norm of each parameter group separately to ``max_norm``.
+    """Clip the gradient norm of each parameter group separately to ``max_norm`` (None:
+    measure the norms only).
 
     ``scale``: the loss scale the gradients carry (AMP); the threshold becomes
     ``max_norm * scale``, which equals clipping the unscaled gradients to ``max_norm``.
@@ -126,6 +127,10 @@ def clip_grad_groups(groups: Dict[str, Sequence[nn.Parameter]], max_norm: float,
         if not with_grad:
             norms[name] = 0.0
             continue
-        norm = nn.utils.clip_grad_norm_(with_grad, max_norm * scale)
+        if max_norm is None:
+            norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in with_grad]))
+        else:
+            norm = nn.utils.clip_grad_norm_(with_grad, max_norm * scale)
         norms[name] = float(norm) / scale
     return norms

@@ -15,10 +15,12 @@ for each task t, in the order of ``tasks``:
 
 then, when the optimizer wrapper says the update is due (every iteration, or every k-th with
 ``accumulative_counts=k``): alpha = CAGrad weights of the accumulated (g_t), gradient
-sum_t alpha_t g_t, gradient norm of each chain (and of the bank) clipped to ``clip_norm``,
-and ``optim_wrapper.step()`` -- so ``optim_wrapper`` settings (optimizer, param schedulers,
-``AmpOptimWrapper``, ``accumulative_counts``) work as for any MMEngine model. Nothing but RSC
-and the bank ever gets a gradient.
+sum_t alpha_t g_t, gradient norm of each chain (rsc_ir, rsc_vis) clipped to ``clip_norm``
+separately (the bank unclipped, as in the research code), and ``optim_wrapper.step()`` -- so
+``optim_wrapper`` settings (optimizer, param schedulers, ``AmpOptimWrapper``,
+``accumulative_counts``) work as for any MMEngine model. Nothing but RSC (the A2SI set
+prototypes included, as the research code's ``to_train`` does) and the bank ever gets a
+gradient.
 
 Validation / test (``val_step`` / ``test_step``): the batch carries ``task`` (added by
 :class:`ClosedLoopValLoop`); the output is that adapter's predictions on the CLDyN
@@ -63,9 +65,13 @@ class ClosedLoopCLDyN(BaseModel):
         penalty_weight (float): w of the reward-penalty loss. Defaults to 5 (spec).
         cagrad (dict): Settings of :func:`cagrad_weights`: ``lam`` (0.5), ``steps`` (250),
             ``lr`` (0.1). With one task the combination is that task's gradient.
-        clip_norm (float, optional): Gradient-norm limit applied to each trainable group
-            separately (``rsc_ir``, ``rsc_vis``, ``bank``) after the combination. Defaults to
-            1.0 (spec); None disables it.
+        clip_norm (float, optional): Gradient-norm limit applied to each RSC chain
+            (``rsc_ir``, ``rsc_vis``) separately after the combination. Defaults to 1.0
+            (spec); None disables clipping.
+        clip_bank (bool): Also clip the bank's gradient norm to ``clip_norm`` (a group of its
+            own). Defaults to False: the research code leaves the bank unclipped.
+        freeze_prototypes (bool): Keep the A2SI set prototypes (``selector.prototypes``) at
+            their orthogonal initialisation. Defaults to False: the research code trains them.
         nonfinite (str): What a NaN / inf task loss or gradient does: ``'raise'`` (default) a
             :class:`NonFiniteTaskLoss` naming the task and iteration, before anything is
             updated; ``'skip'`` logs a warning and drops the update (the optimizer, bank and
@@ -77,6 +83,7 @@ class ClosedLoopCLDyN(BaseModel):
     def __init__(self, tasks: Dict[str, dict], fuser: dict,
                  fuser_checkpoint: Optional[str] = None, penalty_weight: float = 5.0,
                  cagrad: Optional[dict] = None, clip_norm: Optional[float] = 1.0,
+                 clip_bank: bool = False, freeze_prototypes: bool = False,
                  nonfinite: str = 'raise', data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -105,13 +112,15 @@ class ClosedLoopCLDyN(BaseModel):
         self.penalty_weight = float(penalty_weight)
         self.cagrad = {'lam': 0.5, **(cagrad or {})}
         self.clip_norm = clip_norm
+        self.clip_bank = bool(clip_bank)
+        self.freeze_prototypes = bool(freeze_prototypes)
         self.nonfinite = nonfinite
         self._combiner: Optional[TaskGradientCombiner] = None
         self._steps = 0
-        # everything but RSC + bank is frozen
+        # everything but RSC + bank (prototypes unless frozen) is frozen
         for p in self.parameters():
             p.requires_grad_(False)
-        for p in self.fuser.trainable_parameters():
+        for p in self.trainable_parameters():
             p.requires_grad_(True)
 
     # ------------------------------------------------------------------ structure
@@ -138,11 +147,38 @@ class ClosedLoopCLDyN(BaseModel):
         if self.fuser_checkpoint:
             load_fuser_weights(self.fuser, self.fuser_checkpoint)
 
+    def trainable_parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
+        """``{'rsc_ir', 'rsc_vis', 'bank'}`` -> the parameters the closed loop updates (the
+        fuser's groups, without the set prototypes when ``freeze_prototypes``)."""
+        groups = self.fuser.trainable_parameter_groups()
+        if self.freeze_prototypes:
+            frozen = {id(p) for p in self.fuser.prototype_parameters()}
+            groups = {g: [p for p in ps if id(p) not in frozen] for g, ps in groups.items()}
+        return groups
+
+    def trainable_parameters(self) -> List[nn.Parameter]:
+        """The updated parameters in a fixed order (chains, then the bank)."""
+        return [p for group in self.trainable_parameter_groups().values() for p in group]
+
+    def clipped_parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
+        """The groups whose gradient norm is clipped: the two chains (research code), plus
+        the bank with ``clip_bank``."""
+        return {g: ps for g, ps in self.trainable_parameter_groups().items()
+                if g != 'bank' or self.clip_bank}
+
+    def closed_loop_options(self) -> dict:
+        """The settings that define the closed-loop update, recorded in every checkpoint
+        (:class:`CheckpointCompatibilityHook` compares them when a run is resumed).
+        ``cagrad_quadratic`` is the factor of alpha^T Q alpha in the CAGrad objective:
+        0.5, the research code's (earlier versions of this package used 1)."""
+        return dict(penalty_weight=self.penalty_weight, cagrad_quadratic=0.5,
+                    cagrad=dict(self.cagrad), clip_norm=self.clip_norm,
+                    clip_bank=self.clip_bank, freeze_prototypes=self.freeze_prototypes)
+
     @property
     def combiner(self) -> TaskGradientCombiner:
         if self._combiner is None:
-            self._combiner = TaskGradientCombiner(self.fuser.trainable_parameters(),
-                                                  **self.cagrad)
+            self._combiner = TaskGradientCombiner(self.trainable_parameters(), **self.cagrad)
         return self._combiner
 
     # ------------------------------------------------------------------ images / losses
@@ -267,12 +303,14 @@ class ClosedLoopCLDyN(BaseModel):
             optim_wrapper.zero_grad()
             return log
         combiner.write_grads(combined)
-        if self.clip_norm is not None:
-            loss_scaler = getattr(optim_wrapper, 'loss_scaler', None)
-            scale = float(loss_scaler.get_scale()) if loss_scaler is not None else 1.0
-            norms = clip_grad_groups(self.fuser.trainable_parameter_groups(), self.clip_norm,
-                                     scale)
-            log.update({f'grad_norm/{g}': torch.tensor(n) for g, n in norms.items()})
+        loss_scaler = getattr(optim_wrapper, 'loss_scaler', None)
+        scale = float(loss_scaler.get_scale()) if loss_scaler is not None else 1.0
+        clipped = self.clipped_parameter_groups() if self.clip_norm is not None else {}
+        # every group's norm is logged (before clipping); only the clipped groups are limited
+        norms = clip_grad_groups(clipped, self.clip_norm, scale)
+        norms.update(clip_grad_groups({g: ps for g, ps in self.trainable_parameter_groups()
+                                       .items() if g not in clipped}, None, scale))
+        log.update({f'grad_norm/{g}': torch.tensor(n) for g, n in norms.items()})
         optim_wrapper.step()
         optim_wrapper.zero_grad()
         combiner.reset()
@@ -328,4 +366,5 @@ class ClosedLoopCLDyN(BaseModel):
 
     def extra_repr(self) -> str:
         return (f'tasks={self.task_names}, penalty_weight={self.penalty_weight}, '
-                f'cagrad={self.cagrad}, clip_norm={self.clip_norm}')
+                f'cagrad={self.cagrad}, clip_norm={self.clip_norm}, '
+                f'clip_bank={self.clip_bank}, freeze_prototypes={self.freeze_prototypes}')

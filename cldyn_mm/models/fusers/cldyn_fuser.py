@@ -111,6 +111,11 @@ class CLDyNFuser(BaseFuser):
                     rsc_vis=list(self.rsc_vis.parameters()),
                     bank=list(self.bank.parameters()))
 
+    def prototype_parameters(self) -> List[nn.Parameter]:
+        """The A2SI set prototypes (S, 16) of every block of both chains."""
+        return [block.selector.prototypes for chain in (self.rsc_ir, self.rsc_vis)
+                for block in chain.blocks]
+
     def trainable_parameters(self) -> List[nn.Parameter]:
         """All trainable parameters (both chains, then the bank), in a fixed order."""
         return [p for group in self.trainable_parameter_groups().values() for p in group]

@@ -205,8 +205,8 @@ class SetSelector(nn.Module):
     """Steps 1-4: per-filter logits over the S sets from T and the feature map.
 
     task code (B, P/2) [from ``task_code``] and image code GAP(LReLU(BN(conv3x3(f)))) (B, P/2)
-    -> ``joint`` MLP -> (B, P, K) -> cosine to each row of the fixed prototype matrix
-    ``prototypes`` (S, P) -> logits (B, K, S) in [-1, 1]. P = proto_dim = 16.
+    -> ``joint`` MLP -> (B, P, K) -> cosine to each row of the prototype matrix
+    ``prototypes`` (S, P), a parameter initialised orthogonal -> logits (B, K, S) in [-1, 1]. P = proto_dim = 16.
     """
 
     def __init__(self, in_channels: int = 8, filter_num: int = 4, set_num: int = 4,
@@ -222,8 +222,10 @@ class SetSelector(nn.Module):
             nn.Conv2d(in_channels, half, 3, padding=1, bias=False), nn.BatchNorm2d(half),
             nn.LeakyReLU(0.2, inplace=True))
         self.joint = _mlp(proto_dim, int(filter_num * proto_dim / 2), filter_num * proto_dim)
-        # fixed, not trained, but saved: the research checkpoint carries it
-        self.register_buffer('prototypes', orthogonal_rows(set_num, proto_dim))
+        # "meant as fixed", but the research code's closed loop trains them (spec section 3
+        # item 4, section 4): a parameter; ClosedLoopCLDyN(freeze_prototypes=True) keeps them
+        # fixed. Same state-dict key as when this was a buffer, so older checkpoints load.
+        self.prototypes = nn.Parameter(orthogonal_rows(set_num, proto_dim))
 
     def forward(self, set_code: Tensor, feat: Tensor) -> Tensor:
         img = pooled_conv_stack(self.img_code, feat)

@@ -3,8 +3,8 @@
 A chain holds ``num_blocks`` A2SI blocks (the VFN's encoder blocks minus one, 3 with the
 defaults); block i compensates the output of encoder block i before it enters block i + 1.
 The basis vector bank is not part of a chain: it is shared by both chains and passed in.
-Parameters with the defaults: 214,964 per block, 644,892 per chain (the spec's "about 645k"),
-plus 64 fixed prototype values per block kept as a buffer.
+Parameters with the defaults: 215,028 per block (64 of them the set prototypes), 645,084 per
+chain (the spec's "about 645k").
 """
 from typing import List, Optional, Union
 
