@@ -13,7 +13,9 @@ model = dict(
     tasks=dict(),  # name -> frozen task adapter (with the stage-1.5 `checkpoint`)
     penalty_weight=5.0,  # Loss_t = L1 + 5 relu(L1 - L0)
     cagrad=dict(lam=0.5, steps=250, lr=0.1),
-    clip_norm=1.0,  # per chain (rsc_ir, rsc_vis) and bank, after the combination
+    clip_norm=1.0,  # per chain (rsc_ir, rsc_vis), after the combination (research code)
+    clip_bank=False,  # True: clip the bank's gradient norm too (not in the research code)
+    freeze_prototypes=False,  # True: keep the A2SI set prototypes fixed (research: trained)
     nonfinite='raise')  # or 'skip': a NaN / inf task loss drops that update with a warning
 
 # Adam, lr 0.01, weight decay 1e-4 (spec); the runner builds it over the trainable RSC + bank
@@ -46,3 +48,9 @@ default_hooks = dict(
     # predictions on IR | VIS | VFN | CLDyN panels during validation: draw_val=True
     visualization=dict(type='TaskVisualizationHook', draw=False, interval=1, max_per_batch=2,
                        score_thr=0.3, draw_val=False, draw_test=True))
+
+# <task>/L0, /L1, /penalty and /alpha are averaged over the logging window like <task>/loss
+# (MMEngine averages only keys matching mean_pattern and shows the current value of the
+# others), so a log line obeys loss = L1 + 5 penalty.
+log_processor = dict(
+    mean_pattern=r'.*(loss|time|data_time|grad_norm|/L0|/L1|/penalty|/alpha).*')
