@@ -1,5 +1,6 @@
 """Strict loading of inference weights with one-line errors that name the file."""
 import os.path as osp
+import warnings
 import zipfile
 from typing import Dict, List
 
@@ -11,9 +12,22 @@ from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints, trusted_load
 _IGNORED = ('data_preprocessor.', )
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def _reason(e: BaseException) -> str:
+    """The informative line of a torch.load error (the unpickler's reason when given)."""
+    text = str(e)
+    marker = 'WeightsUnpickler error:'
+    if marker in text:
+        reason = ' '.join(text.split(marker, 1)[1].split('Check the documentation')[0].split())
+        if reason:
+            return f'the safe unpickler refused it: {reason}'
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _starts_like_pickle(path: str) -> bool:
+    """A pickle of protocol >= 2 (torch's legacy format) starts with the PROTO opcode."""
+    with open(path, 'rb') as f:
+        return f.read(1) == b'\x80'
 
 
 def read_checkpoint(path: str, trust: bool = False) -> dict:
@@ -26,13 +40,15 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
         raise FileNotFoundError(f'checkpoint not found: {path}')
     allow_mmengine_checkpoints()
     try:
-        ckpt = (trusted_load(path) if trust else
-                torch.load(path, map_location='cpu', weights_only=True))
+        with warnings.catch_warnings():  # torch's note on pickle protocols: not for users
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
+            ckpt = (trusted_load(path) if trust else
+                    torch.load(path, map_location='cpu', weights_only=True))
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        if not zipfile.is_zipfile(path):
-            raise ValueError(f'{path} is not a PyTorch checkpoint (torch.load: '
-                             f'{_first_line(e)})') from e
-        raise ValueError(f'{path} cannot be loaded safely ({_first_line(e)}); only if you '
+        if not zipfile.is_zipfile(path) and not _starts_like_pickle(path):
+            raise ValueError(f'{path} is not a PyTorch checkpoint (neither a torch.save zip '
+                             'archive nor a pickle)') from e
+        raise ValueError(f'{path} cannot be loaded safely ({_reason(e)}); only if you '
                          'made it or trust it, load it with trust_checkpoint=True '
                          '(--trust-checkpoint)') from e
     if not isinstance(ckpt, dict):
