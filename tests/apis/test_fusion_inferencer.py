@@ -17,6 +17,7 @@ VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_demo.py')
 CLDYN_CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
 DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
 SEG_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_seg_fused.py')
+SOD_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_sod_fused.py')
 # a random-init RTMDet scores below mmdet's threshold: keep every box (as the wrapper tests);
 # the test pipeline's Resize (320 x 256) shrunk to the test images' size, for speed
 DET_OPTIONS = {'model.mode': 'cldyn', 'model.task_adapter.model_overrides.test_cfg':
@@ -48,6 +49,10 @@ def pairs(tmp_path_factory):
         cv2.imwrite(str(root / 'ir' / f'{stem}.png'), ir)
         cv2.imwrite(str(root / 'vi' / f'{stem}.png'), vi)
     return root
+
+
+def _bgr(rgb: torch.Tensor) -> np.ndarray:
+    return (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()[..., ::-1]
 
 
 def _save(model, path):
@@ -158,6 +163,11 @@ def test_folders_and_batching(pairs, vfn):
     by_stem = {r['stem']: r['fused'] for r in two}
     for r in one:
         assert np.abs(r['fused'].astype(int) - by_stem[r['stem']].astype(int)).max() <= 1
+    workers = vfn(ir=str(pairs / 'ir'), vi=str(pairs / 'vi'), num_workers=1,
+                  return_datasamples=True)['predictions']
+    assert [s.metainfo['stem'] for s in workers] == ['a', 'b', 'c']
+    assert workers[0].fused_img.shape == (3, H, W)  # data samples: RGB in [0, 1]
+    assert np.array_equal(_bgr(workers[0].fused_img), one[0]['fused'])
 
 
 def test_fixed_task_feature_and_panels(tmp_path, pairs, ckpts):
@@ -227,6 +237,24 @@ def test_segmentor_writes_mask_pngs(tmp_path, pairs):
     with pytest.raises(ValueError, match='PNG files in a folder'):
         inf((str(pairs / 'ir' / 'c.png'), str(pairs / 'vi' / 'c.png')),
             pred_out=str(tmp_path / 'x.json'))
+
+
+def test_sod_model_gives_saliency_maps(tmp_path):
+    torch.manual_seed(0)
+    opts = {'model.mode': 'cldyn', 'test_dataloader.dataset.pipeline.1.scale': (W, H)}
+    cfg = Config.fromfile(SOD_CONFIG)
+    cfg.merge_from_dict(opts)
+    ckpt = _save(MODELS.build(cfg.model), tmp_path / 'sod.pth')
+    inf = FusionInferencer(SOD_CONFIG, ckpt, cfg_options=opts, show_progress=False)
+    ir, vi = _scene(5)
+    r = inf((ir, vi), pred_out=str(tmp_path / 'sal'))['predictions'][0]
+    assert inf.task == 'sod' and r['stem'] == 'pair_0000'
+    assert r['saliency'].shape == r['sem_seg'].shape == (H, W)
+    assert r['saliency'].dtype == np.float32 and 0 <= r['saliency'].min() <= 1
+    assert set(np.unique(r['sem_seg'])) <= {0, 1}
+    png = cv2.imread(str(tmp_path / 'sal' / 'pair_0000.png'), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint8 and png.shape == (H, W)
+    assert np.abs(png.astype(int) - np.round(r['saliency'] * 255)).max() <= 1
 
 
 def test_bad_inputs_name_the_file_or_setting(tmp_path, pairs, ckpts, vfn):
