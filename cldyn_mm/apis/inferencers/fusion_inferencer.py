@@ -105,9 +105,10 @@ class FusionInferencer(BaseInferencer):
                  trust_checkpoint: bool = False, show_progress: bool = True,
                  index: Optional[str] = None) -> None:
         register_all_modules(init_default_scope=True)
-        self.model_name = model if isinstance(model, str) else '<config object>'
+        self.model_name = '<config object>'
+        weights = os.fspath(weights) if weights is not None else None
         if isinstance(model, (str, os.PathLike)):
-            model = os.fspath(model)
+            model = self.model_name = os.fspath(model)
             if osp.isfile(model):
                 cfg = Config.fromfile(model)
             elif _looks_like_path(model):
