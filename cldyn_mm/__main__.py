@@ -6,13 +6,16 @@ For tools of other packages that read a config before importing anything of cldy
 mmdet's own ``tools/train.py`` (``<mmdet>/.mim/tools/train.py``) on a config whose ``_base_``
 names ``cldyn_mm::`` files: MMEngine resolves that prefix only once cldyn_mm is imported
 (cldyn_mm/mim.py). The script runs as ``__main__`` with ``sys.argv`` = ``[SCRIPT.py, args...]``
-and its folder first on ``sys.path``, as ``python SCRIPT.py args...`` would.
+and its folder first on ``sys.path``, as ``python SCRIPT.py args...`` would. MMEngine's own
+checkpoints load safely under torch >= 2.6 as with this repository's tools
+(``allow_mmengine_checkpoints``: ``load_from`` / ``--resume`` work).
 """
 import os.path as osp
 import runpy
 import sys
 
 import cldyn_mm  # noqa: F401  (registers the cldyn_mm:: config prefix)
+from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
 
 
 def main(argv=None) -> None:
@@ -23,6 +26,7 @@ def main(argv=None) -> None:
     script = argv[0]
     if not osp.isfile(script):
         sys.exit(f'python -m cldyn_mm: no such script: {script}')
+    allow_mmengine_checkpoints()
     sys.argv = argv
     sys.path.insert(0, osp.dirname(osp.abspath(script)))
     runpy.run_path(script, run_name='__main__')

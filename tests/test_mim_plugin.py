@@ -111,6 +111,22 @@ def test_module_runner_arguments(tmp_path, capsys):
         main([str(tmp_path / 'nope.py')])
 
 
+def test_module_runner_runs_the_script_as_main_with_its_arguments(tmp_path):
+    script = tmp_path / 'tool.py'
+    script.write_text(
+        'import sys, torch\n'
+        'from mmengine.config.utils import MODULE2PACKAGE\n'
+        'from mmengine.logging import HistoryBuffer\n'
+        'assert __name__ == "__main__"\n'
+        'print(sys.argv[1:], "cldyn_mm" in MODULE2PACKAGE,\n'
+        '      HistoryBuffer in torch.serialization.get_safe_globals())\n')
+    proc = subprocess.run([sys.executable, '-m', 'cldyn_mm', str(script), 'a', '--b'],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['a', '--b'] True True"
+
+
 # ------------------------------------------------------- user configs trained by the tools
 @pytest.fixture(scope='module')
 def demo_root(tmp_path_factory) -> str:
