@@ -5,7 +5,6 @@ import os.path as osp
 import platform
 import shutil
 import sys
-
 from setuptools import find_packages, setup
 
 # What MIM / MMEngine look for in an installed OpenMMLab package: ``cldyn_mm::x/y.py`` in a
