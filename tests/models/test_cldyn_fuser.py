@@ -71,6 +71,22 @@ def test_new_model_compensated_output_equals_plain_vfn_exactly(mode):
     assert torch.equal(plain, model.fusion_net(x['ir'], x['vis_ycbcr'][:, :1]))
 
 
+@pytest.mark.parametrize('mode', ['eval', 'train'])
+def test_shared_first_encoder_block_gives_the_same_fusion(mode):
+    """The closed loop computes the VFN's encoder block 0 once for F0 and F1."""
+    model = activate(build())
+    model.train(mode == 'train')
+    for chain in (model.rsc_ir, model.rsc_vis):
+        for block in chain.blocks:
+            block.gumbel_noise = False
+    x, t = inputs(), task()
+    with torch.no_grad():
+        first = model.encode_first_block(x)
+        assert torch.equal(model.fuse_y(x, first_block=first), model.fuse_y(x))
+        assert torch.equal(model.fuse_y(x, task_feat=t, first_block=first),
+                           model.fuse_y(x, task_feat=t))
+
+
 def test_vfn_stays_frozen_and_in_eval_mode():
     model = build().train()
     assert model.training and model.rsc_ir.training and model.bank.training

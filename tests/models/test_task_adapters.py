@@ -297,6 +297,38 @@ def test_loss_is_differentiable_wrt_fused_image(adapters, demo_root, task):
                          for s in samples]
 
 
+@pytest.mark.parametrize('task', list(CONFIGS))
+def test_loss_and_feature_from_one_pass_equal_the_separate_calls(adapters, demo_root, task):
+    """The closed loop takes L0 and T of the plain fusion from one pass of the network."""
+    adapter = adapters[task]
+    fused, samples = demo_batch(demo_root, task)
+    fused = fused.detach()
+    losses, feat = adapter.loss_and_feature(fused, samples)
+    assert adapter._shared_feature_pass is True  # checked against task_feature once
+    reference = adapter.total_loss(adapter.loss(fused, samples))
+    torch.testing.assert_close(adapter.total_loss(losses), reference, rtol=1e-6, atol=0)
+    torch.testing.assert_close(feat, adapter.task_feature(fused), rtol=1e-6, atol=1e-7)
+    _, feat2 = adapter.loss_and_feature(fused, samples)  # the checked path
+    torch.testing.assert_close(feat2, feat, rtol=0, atol=0)
+
+
+def test_loss_and_feature_falls_back_when_the_loss_pass_differs(demo_root, mmengine_log):
+    """A loss pass that does not see the inference pass's feature (here: a loss computed
+    on other images) is detected once; the feature then comes from a pass of its own."""
+    torch.manual_seed(0)
+    adapter = MODELS.build(adapter_cfg('seg'))
+    fused, samples = demo_batch(demo_root, 'seg')
+    fused = fused.detach()
+    original = adapter.loss
+    adapter.loss = lambda img, s: original((img + 0.25).clamp(0, 1), s)
+    _, feat = adapter.loss_and_feature(fused, samples)
+    assert adapter._shared_feature_pass is False
+    assert any('computes it with a pass of its own' in m for m in mmengine_log)
+    torch.testing.assert_close(feat, adapter.task_feature(fused))
+    _, feat = adapter.loss_and_feature(fused, samples)
+    torch.testing.assert_close(feat, adapter.task_feature(fused))
+
+
 @pytest.mark.parametrize('task', ['seg', 'sod'])
 def test_loss_on_random_fusion_and_mixed_sizes(adapters, task):
     """torch.rand fused batch; samples of two sizes inside one padded batch."""

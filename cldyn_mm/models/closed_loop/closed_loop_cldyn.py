@@ -36,6 +36,7 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from torch import Tensor
+from torch.profiler import record_function
 
 from cldyn_mm.engine.multitask import TaskGradientCombiner, clip_grad_groups
 from cldyn_mm.engine.multitask.task_gradients import all_ranks_agree
@@ -44,6 +45,10 @@ from ..losses.reward_penalty_loss import reward_penalty_loss
 from ..task_wrappers.fused_task_model import BaseFusedTaskModel, load_fuser_weights
 
 NONFINITE_POLICIES = ('raise', 'skip')
+# profiler ranges of one closed-loop step (torch.profiler; benchmarks/bench_closed_loop.py)
+PHASES = dict(frozen='cldyn/frozen_path', compensated='cldyn/compensated_fusion',
+              task_loss='cldyn/task_loss', backward='cldyn/backward',
+              combine='cldyn/combine_and_clip', step='cldyn/optimizer_step')
 
 
 class NonFiniteTaskLoss(FloatingPointError):
@@ -72,6 +77,12 @@ class ClosedLoopCLDyN(BaseModel):
             own). Defaults to False: the research code leaves the bank unclipped.
         freeze_prototypes (bool): Keep the A2SI set prototypes (``selector.prototypes``) at
             their orthogonal initialisation. Defaults to False: the research code trains them.
+        bf16_autocast (bool): Run the step's forward passes (frozen path, compensated fusion,
+            task losses) under ``torch.autocast(<device>, torch.bfloat16)``; gradients, the
+            CAGrad combination and the update stay in fp32. For CPUs with bf16 matrix units
+            (AMX, AVX512-BF16), where it is faster; on CPUs without them it is much slower (see
+            docs/benchmarks.md). On a GPU use ``--amp`` (AmpOptimWrapper) instead. Defaults to
+            False (fp32).
         nonfinite (str): What a NaN / inf task loss or gradient does: ``'raise'`` (default) a
             :class:`NonFiniteTaskLoss` naming the task and iteration, before anything is
             updated; ``'skip'`` logs a warning and drops the update (the optimizer, bank and
@@ -84,7 +95,7 @@ class ClosedLoopCLDyN(BaseModel):
                  fuser_checkpoint: Optional[str] = None, penalty_weight: float = 5.0,
                  cagrad: Optional[dict] = None, clip_norm: Optional[float] = 1.0,
                  clip_bank: bool = False, freeze_prototypes: bool = False,
-                 nonfinite: str = 'raise', data_preprocessor: Optional[dict] = None,
+                 bf16_autocast: bool = False, nonfinite: str = 'raise', data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
@@ -114,6 +125,7 @@ class ClosedLoopCLDyN(BaseModel):
         self.clip_norm = clip_norm
         self.clip_bank = bool(clip_bank)
         self.freeze_prototypes = bool(freeze_prototypes)
+        self.bf16_autocast = bool(bf16_autocast)
         self.nonfinite = nonfinite
         self._combiner: Optional[TaskGradientCombiner] = None
         self._steps = 0
@@ -173,7 +185,8 @@ class ClosedLoopCLDyN(BaseModel):
         0.5, the research code's (earlier versions of this package used 1)."""
         return dict(penalty_weight=self.penalty_weight, cagrad_quadratic=0.5,
                     cagrad=dict(self.cagrad), clip_norm=self.clip_norm,
-                    clip_bank=self.clip_bank, freeze_prototypes=self.freeze_prototypes)
+                    clip_bank=self.clip_bank, freeze_prototypes=self.freeze_prototypes,
+                    bf16_autocast=self.bf16_autocast)
 
     @property
     def combiner(self) -> TaskGradientCombiner:
@@ -208,16 +221,27 @@ class ClosedLoopCLDyN(BaseModel):
         ``penalty`` relu(L1 - L0) and ``loss`` = L1 + w * penalty (gradient reaches RSC and
         the bank only)."""
         adapter = self._adapter(task)
-        plain, feat = self.plain_and_feature(task, inputs)
-        with torch.no_grad():
-            loss_plain = adapter.total_loss(adapter.loss(plain, data_samples)).detach()
-        comp = self.fuser.fuse(inputs, task_feat=feat)['fused']
-        loss_comp = adapter.total_loss(adapter.loss(comp, data_samples))
+        with torch.no_grad(), record_function(PHASES['frozen']):
+            # the frozen path: VFN encoder block 0 (shared with F1: RSC acts after it), F0,
+            # and L0 and T from one pass of the task network
+            first = self.fuser.encode_first_block(inputs)
+            plain = self.fuser.fuse(inputs, first_block=first)['fused']
+            losses, feat = adapter.loss_and_feature(plain, data_samples)
+            loss_plain = adapter.total_loss(losses).detach()
+        with record_function(PHASES['compensated']):
+            comp = self.fuser.fuse(inputs, task_feat=feat, first_block=first)['fused']
+        with record_function(PHASES['task_loss']):
+            loss_comp = adapter.total_loss(adapter.loss(comp, data_samples))
         loss = reward_penalty_loss(loss_comp, loss_plain, self.penalty_weight)
         return dict(loss=loss, loss_plain=loss_plain, loss_comp=loss_comp,
                     penalty=torch.relu(loss_comp.detach() - loss_plain))
 
     # ------------------------------------------------------------------ training
+    def _autocast(self, device: torch.device):
+        """bf16 autocast of the forward passes with ``bf16_autocast``; a no-op otherwise."""
+        return torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=self.bf16_autocast)
+
     def _current_iter(self) -> int:
         hub = MessageHub.get_current_instance()
         it = hub.get_info('iter')
@@ -249,7 +273,9 @@ class ClosedLoopCLDyN(BaseModel):
         with optim_wrapper.optim_context(self):
             for task in self.task_names:
                 batch = self.data_preprocessor(data[task], True)
-                out = self.task_losses(task, batch['inputs'], batch['data_samples'])
+                with self._autocast(batch['inputs']['ir'].device):
+                    out = self.task_losses(task, batch['inputs'], batch['data_samples'])
+                out = {k: v.float() for k, v in out.items()}
                 values = {k: float(v.detach()) for k, v in out.items()}
                 finite = all(math.isfinite(v) for v in values.values())
                 # decided together: a rank that stopped here while the others went on to the
@@ -264,7 +290,8 @@ class ClosedLoopCLDyN(BaseModel):
                 loss = optim_wrapper.scale_loss(out['loss'])
                 if loss_scaler is not None:
                     loss = loss_scaler.scale(loss)
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                with record_function(PHASES['backward']):
+                    grads = torch.autograd.grad(loss, params, allow_unused=True)
                 flat = combiner.add(task, grads)
                 if loss_scaler is None and not bool(torch.isfinite(flat).all()):
                     self._bad_state(f'closed loop: task {task!r} has a non-finite gradient at '
@@ -291,7 +318,8 @@ class ClosedLoopCLDyN(BaseModel):
 
     def _apply_update(self, optim_wrapper: OptimWrapper, step: int) -> Dict[str, Tensor]:
         combiner = self.combiner
-        combined, alpha, zero = combiner.combine()
+        with record_function(PHASES['combine']):
+            combined, alpha, zero = combiner.combine()
         log = {f'{t}/alpha': torch.tensor(a) for t, a in alpha.items()}
         for task in zero:
             print_log(f'closed loop: task {task!r} has an all-zero gradient at iteration '
@@ -302,16 +330,18 @@ class ClosedLoopCLDyN(BaseModel):
             combiner.reset()
             optim_wrapper.zero_grad()
             return log
-        combiner.write_grads(combined)
         loss_scaler = getattr(optim_wrapper, 'loss_scaler', None)
         scale = float(loss_scaler.get_scale()) if loss_scaler is not None else 1.0
         clipped = self.clipped_parameter_groups() if self.clip_norm is not None else {}
-        # every group's norm is logged (before clipping); only the clipped groups are limited
-        norms = clip_grad_groups(clipped, self.clip_norm, scale)
-        norms.update(clip_grad_groups({g: ps for g, ps in self.trainable_parameter_groups()
-                                       .items() if g not in clipped}, None, scale))
+        with record_function(PHASES['combine']):
+            combiner.write_grads(combined)
+            # every group's norm is logged (before clipping); only clipped groups are limited
+            norms = clip_grad_groups(clipped, self.clip_norm, scale)
+            norms.update(clip_grad_groups({g: ps for g, ps in self.trainable_parameter_groups()
+                                           .items() if g not in clipped}, None, scale))
         log.update({f'grad_norm/{g}': torch.tensor(n) for g, n in norms.items()})
-        optim_wrapper.step()
+        with record_function(PHASES['step']):
+            optim_wrapper.step()
         optim_wrapper.zero_grad()
         combiner.reset()
         return log

@@ -136,12 +136,28 @@ class CLDyNFuser(BaseFuser):
                              f'{tuple(task_feat.shape)}')
         return task_feat
 
-    def fuse_y(self, inputs: Dict[str, Tensor], task_feat: Optional[Tensor] = None) -> Tensor:
-        """Fused Y (B, 1, H, W) in [0, 1]; compensated for ``task_feat`` when it is given."""
+    def encode_first_block(self, inputs: Dict[str, Tensor]) -> List[Tensor]:
+        """``[f_ir, f_vis]``, each (B, C, H, W): the VFN's encoder block 0 of both modalities.
+
+        RSC acts only after it, so the plain and the compensated fusion of the same inputs
+        share it (``first_block`` of :meth:`fuse_y`); the closed loop computes it once."""
+        return self.fusion_net.encode_block(inputs['ir'], inputs['vis_ycbcr'][:, :1], 0)
+
+    def fuse_y(self, inputs: Dict[str, Tensor], task_feat: Optional[Tensor] = None,
+               first_block: Optional[List[Tensor]] = None) -> Tensor:
+        """Fused Y (B, 1, H, W) in [0, 1]; compensated for ``task_feat`` when it is given.
+
+        ``first_block``: the result of :meth:`encode_first_block` for these inputs, if it
+        was computed already (the same values as computing it here)."""
         ir, vis_y = inputs['ir'], inputs['vis_ycbcr'][:, :1]
         vfn = self.fusion_net
         if task_feat is None:
-            return vfn(ir, vis_y)
+            if first_block is None:
+                return vfn(ir, vis_y)
+            f_ir, f_vis = first_block
+            for i in range(1, vfn.num_blocks):
+                f_ir, f_vis = vfn.encode_block(f_ir, f_vis, i)
+            return vfn.fuse_features(f_ir, f_vis)
         task_feat = self.batch_task_feature(task_feat, ir.shape[0])
         seq = task_sequence(task_feat.to(device=ir.device, dtype=ir.dtype))
         codes_ir, codes_vis = self.rsc_ir.encode_task(seq), self.rsc_vis.encode_task(seq)
@@ -149,7 +165,10 @@ class CLDyNFuser(BaseFuser):
         h_ir, h_vis = ir, vis_y
         last = vfn.num_blocks - 1
         for i in range(vfn.num_blocks):
-            f_ir, f_vis = vfn.encode_block(h_ir, h_vis, i)
+            if i == 0 and first_block is not None:
+                f_ir, f_vis = first_block
+            else:
+                f_ir, f_vis = vfn.encode_block(h_ir, h_vis, i)
             if i < last:
                 h_ir = self.rsc_ir(bank, codes_ir[i], f_ir, i)
                 h_vis = self.rsc_vis(bank, codes_vis[i], f_vis, i)

@@ -22,14 +22,17 @@ import copy
 import difflib
 import importlib
 import importlib.util
+import logging
 import os.path as osp
 import re
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
@@ -190,6 +193,9 @@ class BaseTaskAdapter(nn.Module):
             importlib.import_module(name)
         self.model_cfg = resolve_model_cfg(model, config, model_overrides)
         self.model = self.build_model(self.model_cfg)
+        # loss_and_feature: None = not checked yet, True / False = the loss pass does / does
+        # not give the task feature
+        self._shared_feature_pass: Optional[bool] = None
         self.checkpoint = checkpoint
         self.strict_checkpoint = strict_checkpoint
         self.trust_checkpoint = trust_checkpoint
@@ -455,7 +461,18 @@ class BaseTaskAdapter(nn.Module):
         samples = self.prepare_samples(None, fused_rgb, tuple(inputs.shape[-2:]),
                                        for_loss=False)
         captured = []
-        stop_at = self.feature_call
+        with self._capturing_feature(captured, stop=True):
+            try:
+                self._forward_for_feature(inputs, samples)
+            except _FeatureCaptured:
+                pass
+        return self._captured_feature(captured)
+
+    @contextmanager
+    def _capturing_feature(self, captured: list, stop: bool):
+        """Wrap ``feature_module.forward`` so that its outputs are appended to ``captured``;
+        with ``stop``, the pass ends (``_FeatureCaptured``) after the wanted call."""
+        stop_at = self.feature_call if stop else -1
         module = self.feature_module
         own_attr = 'forward' in module.__dict__
         original = module.forward
@@ -469,14 +486,14 @@ class BaseTaskAdapter(nn.Module):
 
         module.forward = forward
         try:
-            self._forward_for_feature(inputs, samples)
-        except _FeatureCaptured:
-            pass
+            yield
         finally:
             if own_attr:
                 module.forward = original
             else:
                 del module.forward
+
+    def _captured_feature(self, captured: list) -> Tensor:
         if not captured:
             raise RuntimeError(f'feature_layer {self.feature_layer!r} was not called by the '
                                f'forward pass of {type(self.model).__name__} (is it only used '
@@ -488,6 +505,39 @@ class BaseTaskAdapter(nn.Module):
             raise ValueError(f'feature_call {self.feature_call} but {self.feature_layer!r} '
                              f'ran {len(captured)} time(s) in one forward pass') from None
         return self._select(out).detach()
+
+    @torch.no_grad()
+    def loss_and_feature(self, fused_rgb: Tensor,
+                         data_samples: Sequence) -> Tuple[Dict[str, Tensor], Tensor]:
+        """``(losses, task feature)`` of the same images from one pass of the network (no
+        gradient): the closed loop's L0 and T, both of the plain fusion, where
+        :meth:`loss` + :meth:`task_feature` would run the network's trunk twice.
+
+        The feature is captured during the loss pass. The first call checks, once per
+        adapter, that it equals :meth:`task_feature` (a loss pass that calls the layer
+        differently, e.g. an auxiliary head on it, would not); if it does not, this and every
+        later call computes the feature with its own pass, and a warning says so.
+        """
+        if self._shared_feature_pass is False:
+            return self.loss(fused_rgb, data_samples), self.task_feature(fused_rgb)
+        captured = []
+        with self._capturing_feature(captured, stop=False):
+            losses = self.loss(fused_rgb, data_samples)
+        feature = None
+        if len(captured) > self.feature_call:
+            feature = self._select(captured[self.feature_call]).detach()
+        if self._shared_feature_pass is None:
+            reference = self.task_feature(fused_rgb)
+            same = feature is not None and feature.shape == reference.shape and bool(
+                torch.allclose(feature, reference, rtol=1e-5, atol=1e-6))
+            self._shared_feature_pass = same
+            if not same:
+                print_log(f'{type(self).__name__}: the loss pass of {type(self.model).__name__} '
+                          f'does not produce the task feature {self.feature_layer!r} as the '
+                          'inference pass does; the closed loop computes it with a pass of '
+                          'its own', logger='current', level=logging.WARNING)
+                feature = reference
+        return losses, feature
 
     # ------------------------------------------------------------------ loss / predict
     def loss(self, fused_rgb: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
