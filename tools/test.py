@@ -2,6 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
                                            [--cfg-options key=value ...]
+
+Several processes: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args...] (torchrun; NCCL on
+GPUs, gloo on CPUs, see cldyn_mm/utils/distributed.py).
 """
 import argparse
 import os
@@ -16,6 +19,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from cldyn_mm.utils import register_all_modules  # noqa: E402
 from cldyn_mm.utils.checkpoint import trust_checkpoints_globally  # noqa: E402
+from cldyn_mm.utils.distributed import (setup_cpu_distributed,  # noqa: E402
+                                        teardown_distributed)
 from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
 
 #: model types whose --show-dir output is TaskVisualizationHook's prediction panels
@@ -73,8 +78,14 @@ def main(argv=None):
             hooks['visualization']['draw'] = True
             if model_type in FUSED_TASK_WRAPPERS:
                 cfg.model['vis_panels'] = True
+    # distributed without CUDA (tools/dist_test.sh on CPUs): gloo, as in tools/train.py
+    for note in setup_cpu_distributed(cfg, args.launcher):
+        if os.environ.get('RANK', '0') == '0':
+            print(f'CPU distributed: {note}', flush=True)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
+    if args.launcher != 'none':
+        teardown_distributed()
     return metrics
 
 
