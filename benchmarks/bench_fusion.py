@@ -3,7 +3,7 @@
     python benchmarks/bench_fusion.py [--height 480 --width 640] [--batch-sizes 1 8]
                                       [--task-shape 512 15 20] [--repeat 3] [--warmup 1]
                                       [--threads N] [--device cpu [cuda]]
-                                      [--cases vfn rsc loop]
+                                      [--cases vfn rsc loop] [--bf16]
 
 All cases use the same seeded weights (random BN statistics and non-zero zero convs, so the
 compensation is not the identity) and inputs. Printed per case: milliseconds per image pair
@@ -23,6 +23,9 @@ embeddings batch-wide with unfused BN, then Python loops over samples and filter
 selection and the dynamic convolutions, BN over the stacked filter outputs; deterministic
 argmax set choice as in this project's eval mode. The batched and loop outputs are compared
 (max abs difference, must be <= 1e-4).
+
+``--bf16`` runs every case under ``torch.autocast(<device>, torch.bfloat16)`` (the loop
+reference too); the comparison limit is then 2e-2 (bf16 keeps 8 bits of mantissa).
 
 The default task feature (512, 15, 20) is the size of SegFormer's ``backbone.norm4`` for a
 640x480 image (L = 153,600).
@@ -160,6 +163,13 @@ def _setup(args):
         'rsc': lambda: model.fuse_y(inputs, task_feat=task),
         'loop': lambda: loop_fuse_y(model, inputs, task),
     }
+    if args.bf16:
+        def autocast(run):
+            def wrapped():
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    return run().float()
+            return wrapped
+        runs = {case: autocast(run) for case, run in runs.items()}
     return device, runs
 
 
@@ -213,6 +223,8 @@ def _worker_cmd(args, batch, device):
            *map(str, args.task_shape), '--cases', *args.cases]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
+    if args.bf16:
+        cmd += ['--bf16']
     return cmd
 
 
@@ -237,6 +249,7 @@ def main(argv=None):
     p.add_argument('--cases', nargs='+', default=list(CASES), choices=CASES)
     p.add_argument('--threads', type=int, default=0,
                    help='CPU threads (default: torch default, one per core)')
+    p.add_argument('--bf16', action='store_true', help='bf16 autocast for every case')
     p.add_argument('--worker', choices=('memory', 'timing'), help=argparse.SUPPRESS)
     p.add_argument('--case', choices=CASES, help=argparse.SUPPRESS)
     p.add_argument('--batch', type=int, help=argparse.SUPPRESS)
@@ -249,11 +262,12 @@ def main(argv=None):
     devices = args.device or (['cpu', 'cuda'] if torch.cuda.is_available() else ['cpu'])
     print(f'image {args.width}x{args.height}, task feature {tuple(args.task_shape)}, '
           f'{args.repeat} timed run(s) per case after {args.warmup} warm-up(s), interleaved; '
-          f'torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU thread(s)')
+          f'torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU thread(s), '
+          f"{'bf16 autocast' if args.bf16 else 'fp32'}")
     print('peak memory (one forward in a fresh process): CPU = ru_maxrss increase over VmRSS '
           'before the forward; CUDA = max_memory_allocated increase')
     print(f"{'device':<6} {'batch':>5}  {'case':<24} {'ms/pair':>10} {'best':>10} "
-          f"{'peak MiB':>9}")
+          f"{'pairs/s':>9} {'peak MiB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:
             for batch in args.batch_sizes:
@@ -271,13 +285,15 @@ def main(argv=None):
                 best = {c: 1000 * min(t) / batch for c, t in times.items()}
                 for case in args.cases:
                     print(f"{device:<6} {batch:>5}  {LABELS[case]:<24} {ms[case]:>10.1f} "
-                          f"{best[case]:>10.1f} {peaks[case]['peak_mib']:>9.0f}", flush=True)
+                          f"{best[case]:>10.1f} {1000 / ms[case]:>9.1f} "
+                          f"{peaks[case]['peak_mib']:>9.0f}", flush=True)
                 if 'rsc' in outputs and 'loop' in outputs:
                     diff = (outputs['rsc'] - outputs['loop']).abs().max().item()
+                    limit = 2e-2 if args.bf16 else 1e-4
                     print(f"{device:<6} {batch:>5}  batched vs loop: "
                           f"{ms['loop'] / ms['rsc']:.2f}x faster (best runs: "
                           f"{best['loop'] / best['rsc']:.2f}x), max |diff| {diff:.2e} "
-                          f"({'ok' if diff <= 1e-4 else 'MISMATCH'})", flush=True)
+                          f"({'ok' if diff <= limit else 'MISMATCH'})", flush=True)
                 if 'rsc' in outputs and 'vfn' in outputs:
                     change = (outputs['rsc'] - outputs['vfn']).abs().max().item()
                     print(f"{device:<6} {batch:>5}  compensation changes the output by up to "

@@ -235,6 +235,7 @@ def test_float32_and_uint8_inputs_give_float64_results(tno_pair):
             torch.testing.assert_close(got[name], ref[name], rtol=0, atol=0, equal_nan=True)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_cuda_matches_cpu(shared_data):
     pairs = real_pairs(shared_data, 'MSRS', 2)

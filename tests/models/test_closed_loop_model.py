@@ -379,6 +379,7 @@ def test_closed_loop_checkpoint_loads_as_a_fuser_checkpoint(tmp_path):
         assert torch.equal(v, model.fuser.state_dict()[k]), k
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='AmpOptimWrapper needs a GPU')
 def test_amp_optim_wrapper_runs_the_step():
     """`--amp` (AmpOptimWrapper) on a GPU: the step runs under autocast through the loss
