@@ -33,7 +33,7 @@ from typing import Dict, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 
 from cldyn_mm.utils.run_config import (limit_datasets, main_process_loaders,  # noqa: E402
                                        rescale_pipelines, set_data_root)
@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    help='evaluate on the first N validation images only (tests)')
     p.add_argument('--stage', choices=STAGES, action='append',
                    help='run only these stages (repeatable); default all')
+    p.add_argument('--cl-options', nargs='+', action=DictAction, default={},
+                   help='extra closed-loop config keys, e.g. model.clip_bank=True '
+                   'model.freeze_prototypes=True (docs/closed_loop.md)')
     p.add_argument('--threads', type=int, default=None,
                    help='torch threads of each stage (default: the number of CPU cores)')
     return p.parse_args(argv)
@@ -174,7 +177,7 @@ class Pipeline:
             'model.fuser.vfn_checkpoint': vfn_ckpt, f'model.tasks.{t}.checkpoint': task_ckpt,
             f'train_dataloader.{t}.batch_size': a.cl_batch,
             'train_cfg.max_iters': a.cl_iters, 'train_cfg.val_interval': a.cl_iters // 2,
-            'default_hooks.checkpoint.interval': a.cl_iters // 2})
+            'default_hooks.checkpoint.interval': a.cl_iters // 2, **a.cl_options})
         final = self.train('closed_loop', cfg)
         best = self.path('closed_loop', 'best.pth')
         return best if osp.isfile(best) else final
