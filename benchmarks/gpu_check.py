@@ -20,6 +20,7 @@ images, 2 iterations) so that the logic of this script can be checked on a CPU i
 (``tests/benchmarks/test_gpu_check.py``); the figures of a quick run mean nothing.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -35,9 +36,9 @@ STEPS = ('tests', 'fusion', 'closed_loop', 'train')
 TARGETS = {  # issue 11, H200: pairs/s
     ('rsc', 16): 300, ('rsc', 1): 100, ('vfn', 16): 1000,
 }
-FUSION_LINE = re.compile(r'^(?P<device>\S+)\s+(?P<batch>\d+)\s+(?P<label>VFN alone|VFN\+RSC batched)'
-                         r'\s+(?P<ms>[\d.]+)\s+(?P<best>[\d.]+)\s+(?P<pps>[\d.]+)\s+'
-                         r'(?P<peak>[\d.]+)\s*$')
+FUSION_LINE = re.compile(r'^(?P<device>\S+)\s+(?P<batch>\d+)\s+'
+                         r'(?P<label>VFN alone|VFN\+RSC batched)\s+(?P<ms>[\d.]+)\s+'
+                         r'(?P<best>[\d.]+)\s+(?P<pps>[\d.]+)\s+(?P<peak>[\d.]+)\s*$')
 
 
 class StepResult(dict):
@@ -155,7 +156,8 @@ def report(results: Dict[str, StepResult], args, work: str) -> str:
                   '|---|---|---|---|---|---|---|']
         for r in fusion_rows:
             tgt = r['target']
-            mark = '' if tgt is None else (f"{tgt} ({'met' if r['pairs_per_s'] >= tgt else 'not met'})")
+            met = tgt is not None and r['pairs_per_s'] >= tgt
+            mark = '' if tgt is None else f"{tgt} ({'met' if met else 'not met'})"
             lines.append(f"| {r['case']} | {r['precision']} | {r['batch']} | "
                          f"{r['pairs_per_s']:.1f} | {r['ms_per_pair']:.2f} | "
                          f"{r['peak_mib']:.0f} | {mark} |")
@@ -165,18 +167,13 @@ def report(results: Dict[str, StepResult], args, work: str) -> str:
         if table:
             lines += ['', '## Closed-loop step (bench_closed_loop.py)', ''] + table
     if 'train' in results:
-        spi = parse_train(next(iter(sorted(_glob(osp.join(work, 'train', '*', 'vis_data',
-                                                            'scalars.json')))), ''))
+        scalars = sorted(glob.glob(osp.join(work, 'train', '*', 'vis_data', 'scalars.json')))
+        spi = parse_train(scalars[-1] if scalars else '')
         lines += ['', '## Closed-loop training through tools/train.py',
                   '', f"configs/demo/cldyn_demo_seg.py, {'2' if args.quick else '20'} "
                   f"iterations{' with --amp' if args.device.startswith('cuda') else ''}: "
                   + (f'{spi:.3f} s/iteration' if spi is not None else 'no timing logged')]
     return '\n'.join(lines) + '\n'
-
-
-def _glob(pattern: str) -> List[str]:
-    import glob
-    return glob.glob(pattern)
 
 
 def main(argv=None) -> int:

@@ -95,7 +95,8 @@ class ClosedLoopCLDyN(BaseModel):
                  fuser_checkpoint: Optional[str] = None, penalty_weight: float = 5.0,
                  cagrad: Optional[dict] = None, clip_norm: Optional[float] = 1.0,
                  clip_bank: bool = False, freeze_prototypes: bool = False,
-                 bf16_autocast: bool = False, nonfinite: str = 'raise', data_preprocessor: Optional[dict] = None,
+                 bf16_autocast: bool = False, nonfinite: str = 'raise',
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
