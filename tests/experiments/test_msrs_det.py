@@ -100,33 +100,94 @@ def test_split_tool_derives_train_and_rejects_overlap(tmp_path):
 @pytest.mark.e2e
 def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
     root = shared_data / 'det' / 'MSRS'
+    if not (root / 'fused' / 'SeAFusion').is_dir():
+        pytest.skip('needs det/MSRS/fused/SeAFusion')
     train = read(CFG_DIR / 'splits' / 'train.txt')[:4]
     val = read(CFG_DIR / 'splits' / 'val.txt')[:1] + read(CFG_DIR / 'splits' / 'val.txt')[-1:]
     (tmp_path / 'train.txt').write_text('\n'.join(train) + '\n')
     (tmp_path / 'val.txt').write_text('\n'.join(val) + '\n')
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    cmd = ['bash', str(SCRIPT), '--data-root', str(root), '--work-dir', str(work),
-           '--train-list', str(tmp_path / 'train.txt'), '--val-list', str(tmp_path / 'val.txt'),
-           '--vfn-iters', '2', '--det-iters', '2', '--cl-iters', '2', '--python', sys.executable]
+    base = ['bash', str(SCRIPT), '--data-root', str(root), '--work-dir', str(work),
+            '--train-list', str(tmp_path / 'train.txt'), '--val-list', str(tmp_path / 'val.txt'),
+            '--python', sys.executable]
+    cmd = base + ['--vfn-iters', '2', '--det-iters', '2', '--cl-iters', '2', '--seeds', '0,1']
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    for name in ('vfn', 'det_vfn', 'det_vis', 'det_ir'):
-        assert (work / name / 'iter_2.pth').is_file()
-    for mode in ('vfn', 'vis', 'ir'):
-        assert (work / 'export' / f'det_{mode}.pth').is_file()
+    for name in ('vfn', 'det_vfn', 'det_vis', 'det_ir', 'det_seafusion', 'cldyn_seed0',
+                 'cldyn_seed1', 'det_vfn_more'):
+        assert (work / name / 'iter_2.pth').is_file(), name
+        assert (work / name / 'finished').read_text().strip() == str(work / name / 'iter_2.pth')
+    assert (work / 'export' / 'det_vfn.pth').is_file()
+    # the seed is chosen on the train split (both evaluated there), never on val
+    ranking = (work / 'select' / 'ranking.tsv').read_text().splitlines()
+    assert sorted(r.split('\t')[0] for r in ranking) == ['0', '1']
+    for seed in (0, 1):
+        m = json.loads((work / 'select' / f'cldyn_seed{seed}' / 'metrics.json').read_text())
+        assert m['num_images'] == 4 and m['ann_file'].endswith('train.txt')
+    selected = (work / 'cldyn_selected').read_text().split('\t')
+    assert selected[0] == ranking[0].split('\t')[0]  # lower middle of two
+    modes = ('vis', 'ir', 'vfn', 'cldyn', 'frozen_vis', 'frozen_ir', 'vfn_more', 'seafusion',
+             'cldyn_seed0', 'cldyn_seed1')
+    for mode in modes:
         m = json.loads((work / 'eval' / mode / 'metrics.json').read_text())
-        assert m['mode'] == mode and 'coco/bbox_mAP_50' in m['metrics']
+        assert 'coco/bbox_mAP_50' in m['metrics'] and m['num_images'] == 2, mode
+        assert (work / 'eval' / mode / 'coco.gt.json').is_file()
         assert sorted(p.stem for p in (work / 'eval' / mode / 'panels').glob('*.png')) == \
             sorted(val)
+    cl = json.loads((work / 'eval' / 'cldyn' / 'metrics.json').read_text())
+    assert f'model.fuser_checkpoint={selected[1]}' in cl['cfg_options']
+    sea = json.loads((work / 'eval' / 'seafusion' / 'metrics.json').read_text())
+    assert 'test_dataloader.dataset.data_prefix.vi=fused/SeAFusion' in sea['cfg_options']
     assert sorted(p.stem for p in (work / 'eval' / 'vfn' / 'fused').glob('*.png')) == sorted(val)
-    assert (work / 'fusion' / 'metrics' / 'summary.csv').is_file()
-    assert 'VFN fusion' in (work / 'results.md').read_text()
-    if (CFG_DIR / 'cldyn_msrs_det.py').is_file():
-        assert (work / 'eval' / 'cldyn' / 'metrics.json').is_file()
+    summary = (work / 'fusion' / 'metrics' / 'summary.csv').read_text()
+    assert 'VFN_full' in summary and 'SeAFusion' in summary
+    report = (work / 'results.md').read_text()
+    assert 'VFN fusion' in report and 'SeAFusion fusion' in report and '95 % CI' in report
+    assert 'list `' + str(work / 'splits' / 'val.txt') + '`: 2 pairs' in report
+    assert '| cldyn − vfn |' in report and 'Selected closed-loop seed' in report
 
     # rerun: every stage finds its output and skips
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'training in' not in r.stdout and 'resuming' not in r.stdout
     assert 'vfn: done' in r.stdout and 'eval vis: done' in r.stdout
+
+    # evaluation on another list, without the training's iteration counts: the runs' final
+    # checkpoints are found, the earlier results of these modes are replaced, and the header
+    # describes what each row was evaluated on
+    other = tmp_path / 'other.txt'
+    other.write_text('\n'.join(train[:3]) + '\n')
+    r = subprocess.run(base + ['--seeds', '0,1', '--stage', 'eval,report', '--eval-list',
+                               str(other), '--eval-modes', 'vfn,cldyn'],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert 'holds another root or list' in r.stdout
+    for mode in ('vfn', 'cldyn'):
+        m = json.loads((work / 'eval' / mode / 'metrics.json').read_text())
+        assert m['num_images'] == 3 and m['ann_file'] == str(other)
+    report = (work / 'results.md').read_text()
+    assert f'list `{other}`: 3 pairs (modes vfn, cldyn)' in report
+    assert '| cldyn − vfn |' in report and '| vfn − ir |' not in report  # not paired any more
+
+    # a requested evaluation whose run has not finished is an error naming the run
+    work2 = tmp_path / 'work2'
+    (work2 / 'splits').mkdir(parents=True)
+    r = subprocess.run(base + ['--work-dir', str(work2), '--stage', 'eval',
+                               '--vfn-checkpoint', str(work / 'vfn' / 'iter_2.pth'),
+                               '--eval-modes', 'vis'],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode != 0
+    assert 'eval vis cannot run: det_vis: not trained' in r.stderr
+
+
+def test_script_rejects_bad_arguments(tmp_path):
+    for args, message in ((['--weights', 'cloud'], '--weights must be work or zoo'),
+                          (['--seeds', '0,x'], '--seeds must be'),
+                          (['--vfn-checkpoint', str(tmp_path / 'none.pth')], 'does not exist'),
+                          (['--data-root', str(tmp_path / 'nowhere')], 'is not a folder'),
+                          (['--weights', 'zoo', '--stage', 'closed_loop'], 'trains')):
+        r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(tmp_path / 'w'), *args],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1

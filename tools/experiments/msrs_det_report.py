@@ -1,43 +1,179 @@
 #!/usr/bin/env python
 """Markdown results of a msrs_det work dir (tools/experiments/msrs_det.sh, stage report).
 
-    python tools/experiments/msrs_det_report.py WORK_DIR > WORK_DIR/results.md
+    python tools/experiments/msrs_det_report.py WORK_DIR [--samples 1000] > WORK_DIR/results.md
 
-Reads ``WORK/eval/<mode>/metrics.json`` (CocoMetric of each mode), ``WORK/fusion/metrics/
-summary.csv`` (tools/eval_fusion.py), ``WORK/logs/times.txt`` (training wall times) and
-``WORK/splits/summary.txt``; missing parts are reported as missing.
+Reads ``WORK/eval/<mode>/metrics.json`` (CocoMetric of each mode, with the evaluated root, list
+and image count), ``WORK/eval/<mode>/coco.{gt,bbox}.json`` (for the bootstrap intervals over
+the evaluation images), ``WORK/fusion/metrics/summary.csv`` (tools/eval_fusion.py),
+``WORK/logs/times.txt`` (training wall times), ``WORK/splits/summary.txt`` (the training
+split) and ``WORK/cldyn_selected`` / ``WORK/select/ranking.tsv`` (the closed-loop seed);
+missing parts are reported as missing.
 """
+import argparse
 import csv
 import json
+import os
 import os.path as osp
 import sys
 
-MODES = [('vis', 'VIS only', 'det_vis'), ('ir', 'IR only', 'det_ir'),
-         ('vfn', 'VFN fusion', 'det_vfn'), ('cldyn', 'CLDyN fusion', 'det_vfn (frozen)')]
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+#: eval mode -> (input, detector), in table order
+MODES = [
+    ('vis', 'VIS only', 'RTMDet-tiny trained on VIS'),
+    ('ir', 'IR only', 'RTMDet-tiny trained on IR'),
+    ('frozen_vis', 'VIS only', 'the VFN detector (frozen)'),
+    ('frozen_ir', 'IR only', 'the VFN detector (frozen)'),
+    ('vfn', 'VFN fusion', 'RTMDet-tiny trained on VFN fusion'),
+    ('cldyn', 'CLDyN fusion', 'the VFN detector (frozen) + RSC'),
+    ('vfn_more', 'VFN fusion', 'the VFN detector trained further (control a)'),
+    ('seafusion', 'SeAFusion fusion', 'RTMDet-tiny trained on SeAFusion (control b)'),
+]
+#: paired differences reported (a - b) when both were evaluated on the same images
+DIFFERENCES = [('cldyn', 'vfn'), ('vfn_more', 'vfn'), ('cldyn', 'vfn_more'),
+               ('cldyn', 'seafusion'), ('cldyn', 'ir'), ('vfn', 'ir')]
 
 
 def fmt(v, scale=100.0):
     return '—' if v is None else f'{v * scale:.1f}'
 
 
-def main(work):
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def eval_modes(work):
+    """Evaluated modes in table order: known ones first, then per-seed and other ones."""
+    root = osp.join(work, 'eval')
+    found = sorted(d for d in os.listdir(root)
+                   if osp.isfile(osp.join(root, d, 'metrics.json'))) if osp.isdir(root) else []
+    known = [m for m, _, _ in MODES if m in found]
+    return known + [m for m in found if m not in known]
+
+
+def describe(mode):
+    for m, inp, det in MODES:
+        if m == mode:
+            return inp, det
+    if mode.startswith('cldyn_seed'):
+        return 'CLDyN fusion', f'the VFN detector (frozen) + RSC of seed {mode[10:]}'
+    return mode, '?'
+
+
+def bootstrap(work, modes, samples, seed):
+    """Joint bootstrap of the modes that have COCO json files, grouped by image set."""
+    from cldyn_mm.evaluation.functional.coco_bootstrap import (CocoImageEvaluation,
+                                                               bootstrap_map)
+    evs = {}
+    for mode in modes:
+        d = osp.join(work, 'eval', mode)
+        gt, dt = osp.join(d, 'coco.gt.json'), osp.join(d, 'coco.bbox.json')
+        if osp.isfile(gt) and osp.isfile(dt):
+            evs[mode] = CocoImageEvaluation.from_files(gt, dt)
+        elif osp.isfile(gt):  # no detection at all: CocoMetric writes no results file
+            evs[mode] = CocoImageEvaluation(load_json(gt), [])
+    groups = {}
+    for mode, ev in evs.items():
+        groups.setdefault(tuple(ev.img_ids), {})[mode] = ev
+    return [bootstrap_map(g, num_samples=samples, seed=seed) for g in groups.values()]
+
+
+def find(boots, *modes):
+    for b in boots:
+        if all(m in b.full for m in modes):
+            return b
+    return None
+
+
+def header(work, modes):
     lines = [f'# msrs_det results ({osp.abspath(work)})', '']
+    evaluated = {}
+    for mode in modes:
+        r = load_json(osp.join(work, 'eval', mode, 'metrics.json'))
+        key = (r.get('data_root') or '?', r.get('ann_file') or '(all pairs)',
+               r.get('num_images'))
+        evaluated.setdefault(key, []).append(mode)
+    for (root, ann, num), group in evaluated.items():
+        n = f'{num} pairs' if num is not None else 'pair count not recorded'
+        which = '' if len(evaluated) == 1 else f' (modes {", ".join(group)})'
+        lines.append(f'Evaluated on `{root}`, list `{ann}`: {n}{which}.')
     split = osp.join(work, 'splits', 'summary.txt')
     if osp.isfile(split):
-        lines += ['```', open(split).read().strip(), '```', '']
-    lines += ['| detector input | detector | mAP@[.5:.95] | mAP@.5 | mAP@.75 | mAP_s | mAP_m | '
-              'mAP_l | eval s |', '|---|---|---|---|---|---|---|---|---|']
-    for mode, name, det in MODES:
-        path = osp.join(work, 'eval', mode, 'metrics.json')
-        if not osp.isfile(path):
-            lines.append(f'| {name} | {det} | not run | | | | | | |')
+        lines += ['', 'Training split (the networks were trained on these pairs):', '', '```',
+                  open(split).read().strip(), '```']
+    return lines + ['']
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('work', nargs='?', default='work_dirs/msrs_det')
+    p.add_argument('--samples', type=int, default=1000, help='bootstrap samples')
+    p.add_argument('--seed', type=int, default=0, help='seed of the bootstrap draws')
+    args = p.parse_args(argv)
+    work = args.work
+    modes = eval_modes(work)
+    lines = header(work, modes)
+    boots = bootstrap(work, modes, args.samples, args.seed) if modes else []
+
+    lines += ['| detector input | detector | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) | mAP@.75 '
+              '| mAP_s | mAP_m | mAP_l | eval s |', '|---|---|---|---|---|---|---|---|---|']
+    for mode in modes:
+        inp, det = describe(mode)
+        m = load_json(osp.join(work, 'eval', mode, 'metrics.json'))
+        mt = m['metrics']
+        b = find(boots, mode)
+        cells = []
+        for key, metric in (('coco/bbox_mAP', 'mAP'), ('coco/bbox_mAP_50', 'mAP_50')):
+            v = fmt(mt.get(key))
+            if b is not None:
+                lo, hi = b.interval(mode, metric)
+                v += f' ({fmt(lo)}–{fmt(hi)})'
+            cells.append(v)
+        cells += [fmt(mt.get(f'coco/bbox_{k}')) for k in ('mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')]
+        lines.append(f'| {inp} | {det} | ' + ' | '.join(cells) + f' | {m.get("seconds", "")} |')
+    if not modes:
+        lines.append('| (no evaluation yet) | | | | | | | | |')
+    lines += ['', 'mAP in percent (mmdet CocoMetric, bbox). Intervals: percentile bootstrap over '
+              f'the evaluation images ({args.samples} draws, seed {args.seed}, '
+              'cldyn_mm.evaluation.functional.coco_bootstrap).', '']
+
+    diff_rows = []
+    for a, b_ in DIFFERENCES:
+        b = find(boots, a, b_)
+        if b is None:
             continue
-        r = json.load(open(path))
-        m = r['metrics']
-        lines.append(f'| {name} | {det} | ' + ' | '.join(
-            fmt(m.get(f'coco/bbox_{k}')) for k in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m',
-                                                    'mAP_l')) + f' | {r.get("seconds", "")} |')
-    lines += ['', 'mAP values in percent (CocoMetric, bbox).', '']
+        cells = []
+        for metric in ('mAP', 'mAP_50'):
+            lo, hi = b.difference_interval(a, b_, metric)
+            verdict = 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'contains 0'
+            cells.append(f'{b.difference(a, b_, metric) * 100:+.1f} ({lo * 100:+.1f} to '
+                         f'{hi * 100:+.1f}; {verdict})')
+        diff_rows.append(f'| {a} − {b_} | ' + ' | '.join(cells) + ' |')
+    if diff_rows:
+        lines += ['Paired differences on the same images (same bootstrap draws for both):', '',
+                  '| difference | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) |', '|---|---|---|']
+        lines += diff_rows + ['']
+
+    seeds = [m for m in modes if m.startswith('cldyn_seed')]
+    if seeds:
+        vals = [load_json(osp.join(work, 'eval', m, 'metrics.json'))['metrics'].get(
+            'coco/bbox_mAP') for m in seeds]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            lines += [f'Closed-loop seeds on the evaluation images: mAP@[.5:.95] '
+                      + ', '.join(f'{m[10:]}: {fmt(v)}' for m, v in zip(seeds, vals))
+                      + f' (range {fmt(min(vals))}–{fmt(max(vals))}).']
+    selected = osp.join(work, 'cldyn_selected')
+    if osp.isfile(selected):
+        seed, _, train_map = open(selected).read().strip().split('\t')
+        how = ('the only seed' if train_map == '-' else
+               f'median on the training split, train mAP {fmt(float(train_map))}')
+        lines += [f'Selected closed-loop seed (row CLDyN fusion): {seed} ({how}).', '']
+
     fusion = osp.join(work, 'fusion', 'metrics', 'summary.csv')
     if osp.isfile(fusion):
         rows = list(csv.reader(open(fusion)))
@@ -52,7 +188,8 @@ def main(work):
         lines += ['Training wall time (s): ' + ', '.join(
             f'{n} {s}' for n, s in (line.split() for line in open(times) if line.strip())), '']
     print('\n'.join(lines))
+    return 0
 
 
 if __name__ == '__main__':
-    main(sys.argv[1] if len(sys.argv) > 1 else 'work_dirs/msrs_det')
+    sys.exit(main())
