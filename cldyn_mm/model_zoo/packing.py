@@ -51,8 +51,8 @@ def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
                                               for v in state.values()):
         raise ValueError(f'{path} holds no state dict of tensors')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) and isinstance(ckpt.get('meta'),
-                                                                      dict) else {}
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
     return state, meta
 
 

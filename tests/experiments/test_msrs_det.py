@@ -191,3 +191,64 @@ def test_script_rejects_bad_arguments(tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path):
+    """--weights zoo: no training, the models of a model index (here: random weights under a
+    test index, CLDYN_MODEL_INDEX) on another root of the same layout."""
+    import importlib.util
+    import torch
+    root = shared_data / 'det' / 'MSRS'
+    if not (root / 'fused' / 'SeAFusion').is_dir():
+        pytest.skip('needs det/MSRS/fused/SeAFusion')
+    spec = importlib.util.spec_from_file_location(
+        'pack_zoo_model', REPO / 'tools' / 'model_converters' / 'pack_zoo_model.py')
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    models = {'vfn_ivif': 'configs/vfn/vfn_1xb8-4k_ivifmix.py',
+              'cldyn_rtmdet-tiny_msrs': 'configs/cldyn/cldyn_rtmdet-tiny_1xb4-400_msrs.py',
+              'rtmdet-tiny_seafusion_msrs': 'configs/cldyn/rtmdet-tiny_1xb4-1200_msrs-seafusion.py'}
+    entries = []
+    for name, config in models.items():
+        torch.manual_seed(0)
+        weights = tmp_path / f'{name}.pth'
+        torch.save(dict(state_dict=pack.build_for_check(str(REPO / config)).state_dict()),
+                   weights)
+        entries.append(f'  - Name: {name}\n    Config: {REPO / config}\n    Weights: {weights}')
+    (tmp_path / 'meta.yml').write_text('Models:\n' + '\n'.join(entries) + '\n')
+    (tmp_path / 'index.yml').write_text(f'Import:\n  - {tmp_path / "meta.yml"}\n')
+    # another root: a copy of three MSRS pairs with their labels and SeAFusion images
+    other = tmp_path / 'other'
+    stems = read(CFG_DIR / 'splits' / 'val.txt')[:3]
+    for sub in ('ir', 'vi', 'labels_yolo/fusion', 'fused/SeAFusion'):
+        (other / sub).mkdir(parents=True)
+        for s in stems:
+            for f in (root / sub).glob(f'{s}.*'):
+                (other / sub / f.name).write_bytes(f.read_bytes())
+    (other / 'classes.txt').write_text((root / 'classes.txt').read_text())
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               CLDYN_MODEL_INDEX=str(tmp_path / 'index.yml'))
+    r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(work), '--weights', 'zoo',
+                        '--stage', 'eval,fusion,report', '--eval-root', str(other),
+                        '--python', sys.executable], capture_output=True, text=True, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for mode in ('vis', 'ir', 'vfn', 'cldyn', 'seafusion'):
+        m = json.loads((work / 'eval' / mode / 'metrics.json').read_text())
+        assert m['num_images'] == 3 and m['data_root'] == f'{other}/', mode
+    assert json.loads((work / 'eval' / 'cldyn' / 'metrics.json').read_text())[
+        'checkpoint'] == str(tmp_path / 'cldyn_rtmdet-tiny_msrs.pth')
+    summary = (work / 'fusion' / 'metrics' / 'summary.csv').read_text()
+    assert 'VFN_full' in summary and 'SeAFusion' in summary and 'CLDyN_det' in summary
+    report = (work / 'results.md').read_text()
+    assert f'Evaluated on `{other}/`' in report and ': 3 pairs.' in report
+    assert 'Training split' not in report and 'Nothing was trained in this work dir' in report
+
+    # an unknown model is a one-line error
+    env['CLDYN_MODEL_INDEX'] = str(tmp_path / 'meta.yml')  # not an index: no Import
+    r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(tmp_path / 'w2'), '--weights',
+                        'zoo', '--stage', 'eval', '--eval-root', str(other), '--python',
+                        sys.executable], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode != 0 and '--weights zoo:' in r.stderr

@@ -1,7 +1,6 @@
 """tools/model_converters/pack_zoo_model.py: training checkpoints -> one shipped weight file that
 its config loads strictly; fp16 storage of large tensors; clear one-line errors."""
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest

@@ -130,8 +130,10 @@ if [ -z "$VAL_LIST" ]; then
     [ -z "$TRAIN_LIST" ] && TRAIN_LIST="$CFG_DIR/splits/train.txt"
 fi
 [ -z "$EVAL_ROOT" ] && EVAL_ROOT="$DATA_ROOT"
-if [ -z "$EVAL_LIST" ]; then
-    if [ "$EVAL_ROOT" = "$DATA_ROOT" ]; then EVAL_LIST="$WORK/splits/val.txt"; else EVAL_LIST=""; fi
+if [ -z "$EVAL_LIST" ] && [ "$EVAL_ROOT" = "$DATA_ROOT" ]; then
+    # the val split as checked by the split stage; with --weights zoo (no split stage) the list
+    # the shipped models were validated on
+    if [ "$WEIGHTS" = zoo ]; then EVAL_LIST="$VAL_LIST"; else EVAL_LIST="$WORK/splits/val.txt"; fi
 fi
 SEAFUSION_DIR=fused/SeAFusion
 case "$STAGES" in
@@ -234,8 +236,29 @@ data_opts() {  # data_opts ROOT TRAIN_LIST VAL_LIST: dataloader overrides
     echo "test_dataloader.dataset.data_root=$root test_dataloader.dataset.ann_file=$va"
 }
 
+# zoo_model NAME: "config<TAB>weights" of a model of the model index (error when missing)
+zoo_model() {
+    local out
+    out="$("$PY" -c "
+import sys
+from cldyn_mm.apis.model_index import resolve_model
+try:
+    print(*resolve_model(sys.argv[1]), sep='\t')
+except Exception as e:  # unknown name, missing file
+    print(str(e).splitlines()[0])
+    sys.exit(1)
+" "$1" 2>/dev/null)" || die "--weights zoo: $out"
+    echo "$out"
+}
+ZOO_CLDYN=cldyn_rtmdet-tiny_msrs
+ZOO_SEAFUSION=rtmdet-tiny_seafusion_msrs
+ZOO_VFN=vfn_ivif
+
 # ---------------------------------------------------------------- split
-if has_stage split || [ ! -f "$TRAIN_SPLIT" ] || [ ! -f "$VAL_SPLIT" ]; then
+if [ "$WEIGHTS" = zoo ]; then
+    echo "shipped models of $(basename "$("$PY" -c 'from cldyn_mm.apis.model_index import index_path; print(index_path())')") (--weights zoo)" > "$WORK/weights_source"
+elif has_stage split || [ ! -f "$TRAIN_SPLIT" ] || [ ! -f "$VAL_SPLIT" ]; then
+    rm -f "$WORK/weights_source"
     log "split: $DATA_ROOT"
     args=(--data-root "$DATA_ROOT" --val "$VAL_LIST" --out "$WORK/splits")
     [ -n "$TRAIN_LIST" ] && args+=(--train "$TRAIN_LIST")
@@ -254,6 +277,9 @@ else
             $(iter_opts vfn "$VFN_ITERS" "$CFG_DIR/vfn_msrs.py")
         VFN_CKPT="$(run_final vfn)"
     fi
+fi
+if [ "$WEIGHTS" = zoo ]; then  # the fusion stage's VFN_full: the shipped VFN
+    VFN_CKPT="$(zoo_model "$ZOO_VFN" | cut -f2)"
 fi
 need_vfn() { [ -n "$VFN_CKPT" ] && [ -f "$VFN_CKPT" ] || die "$1 needs the VFN: $(run_state vfn); or give --vfn-checkpoint"; }
 
@@ -315,10 +341,11 @@ if has_stage det_vfn_more; then
 fi
 
 # ---------------------------------------------------------------- evaluation helpers
-# det_eval CKPT OUT ROOT LIST DUMP(yes|no) cfg-options...: tools/test.py through msrs_det_eval.py
+# det_eval CONFIG CKPT OUT ROOT LIST DUMP(yes|no) cfg-options...: tools/test.py through
+# msrs_det_eval.py
 det_eval() {
-    local ckpt="$1" out="$2" root="$3" list="$4" dump="$5"; shift 5
-    local args=("$CFG_DIR/det_eval.py" "$ckpt" --out "$out" --show-dir "$out/panels")
+    local config="$1" ckpt="$2" out="$3" root="$4" list="$5" dump="$6"; shift 6
+    local args=("$config" "$ckpt" --out "$out" --show-dir "$out/panels")
     [ "$dump" = yes ] && args+=(--dump-fused)
     local name; name="$(basename "$(dirname "$out")")_$(basename "$out")"
     "$PY" tools/experiments/msrs_det_eval.py "${args[@]}" --cfg-options "$@" \
@@ -332,10 +359,29 @@ same_eval() {  # same_eval METRICS_JSON ROOT LIST: was it evaluated on ROOT and 
     "$PY" -c "import json,sys; m = json.load(open(sys.argv[1])); sys.exit(0 if (m.get('data_root'), m.get('ann_file')) == (sys.argv[2], sys.argv[3]) else 1)" "$@"
 }
 
-# mode_plan MODE ROOT: sets PLAN_CKPT, PLAN_OPTS, PLAN_DUMP, PLAN_WHY (non-empty: cannot run)
+# zoo_plan MODE ROOT: mode_plan for --weights zoo: the shipped CLDyN detection model's frozen
+# detector on VIS / IR / VFN / CLDyN images, the shipped SeAFusion detector on SeAFusion's
+zoo_plan() {
+    local mode="$1" root="$2" entry
+    PLAN_CFG="" PLAN_CKPT="" PLAN_OPTS=() PLAN_DUMP=no PLAN_WHY=""
+    case "$mode" in
+        vis|ir|vfn|cldyn) entry="$(zoo_model "$ZOO_CLDYN")"; PLAN_OPTS=(model.mode=$mode)
+            case "$mode" in vfn|cldyn) PLAN_DUMP=yes ;; esac ;;
+        seafusion) entry="$(zoo_model "$ZOO_SEAFUSION")"
+            [ -d "$root/$SEAFUSION_DIR" ] || PLAN_WHY="no $root/$SEAFUSION_DIR"
+            PLAN_OPTS=(model.mode=vis $(seafusion_opts test)) ;;
+        *) die "--weights zoo evaluates the modes vis, ir, vfn, cldyn, seafusion; got $mode" ;;
+    esac
+    PLAN_CFG="$(cut -f1 <<< "$entry")" PLAN_CKPT="$(cut -f2 <<< "$entry")"
+    return 0
+}
+
+# mode_plan MODE ROOT: sets PLAN_CFG, PLAN_CKPT, PLAN_OPTS, PLAN_DUMP, PLAN_WHY (non-empty:
+# cannot run)
 mode_plan() {
     local mode="$1" root="$2" det cl
-    PLAN_CKPT="" PLAN_OPTS=() PLAN_DUMP=no PLAN_WHY=""
+    [ "$WEIGHTS" = zoo ] && { zoo_plan "$@"; return 0; }
+    PLAN_CFG="$CFG_DIR/det_eval.py" PLAN_CKPT="" PLAN_OPTS=() PLAN_DUMP=no PLAN_WHY=""
     case "$mode" in
         vis|ir)
             det="det_$mode"; PLAN_OPTS=(model.mode=$mode) ;;
@@ -385,7 +431,7 @@ if has_stage select; then
                 mode_plan "cldyn_seed$seed" "$DATA_ROOT"
                 [ -z "$PLAN_WHY" ] || die "select: $PLAN_WHY"
                 log "select: cldyn_seed$seed on the train split"
-                det_eval "$PLAN_CKPT" "$out" "$DATA_ROOT" "$TRAIN_SPLIT" no "${PLAN_OPTS[@]}"
+                det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$DATA_ROOT" "$TRAIN_SPLIT" no "${PLAN_OPTS[@]}"
             fi
             m="$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics']['coco/bbox_mAP'])" "$out/metrics.json")"
             rows+=("$seed	$ck	$m")
@@ -401,19 +447,19 @@ fi
 
 # ---------------------------------------------------------------- evaluation
 if has_stage eval; then
-    if [ "$WEIGHTS" = zoo ]; then
-        die "--weights zoo: no shipped msrs_det models in the model index yet (docs/model_zoo.md)"
-    fi
     if [ "$EVAL_ROOT" != "$DATA_ROOT" ]; then
         if [ -n "$EVAL_LIST" ]; then
             "$PY" tools/experiments/msrs_split.py --data-root "$EVAL_ROOT" --val "$EVAL_LIST" --eval-only --out "$WORK/splits_eval"
         else
+            mkdir -p "$WORK/splits"
             ls "$EVAL_ROOT/ir" | sed 's/\.[^.]*$//' | sort > "$WORK/splits/eval_all.txt"
             EVAL_LIST="$WORK/splits/eval_all.txt"
         fi
     fi
     if [ -n "$EVAL_MODES" ]; then
         modes=(${EVAL_MODES//,/ }); required=("${modes[@]}")
+    elif [ "$WEIGHTS" = zoo ]; then
+        modes=(vis ir vfn cldyn seafusion); required=(vis ir vfn cldyn)
     else
         required=(vis ir vfn cldyn)
         modes=(vis ir vfn cldyn frozen_vis frozen_ir vfn_more seafusion)
@@ -433,7 +479,7 @@ if has_stage eval; then
             log "eval $mode: skipped ($PLAN_WHY)"; continue
         fi
         log "eval $mode: $EVAL_ROOT ($EVAL_LIST)"
-        det_eval "$PLAN_CKPT" "$out" "$EVAL_ROOT" "$EVAL_LIST" "$PLAN_DUMP" "${PLAN_OPTS[@]}"
+        det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$EVAL_ROOT" "$EVAL_LIST" "$PLAN_DUMP" "${PLAN_OPTS[@]}"
     done
 fi
 

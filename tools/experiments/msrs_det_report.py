@@ -7,8 +7,8 @@ Reads ``WORK/eval/<mode>/metrics.json`` (CocoMetric of each mode, with the evalu
 and image count), ``WORK/eval/<mode>/coco.{gt,bbox}.json`` (for the bootstrap intervals over
 the evaluation images), ``WORK/fusion/metrics/summary.csv`` (tools/eval_fusion.py),
 ``WORK/logs/times.txt`` (training wall times), ``WORK/splits/summary.txt`` (the training
-split) and ``WORK/cldyn_selected`` / ``WORK/select/ranking.tsv`` (the closed-loop seed);
-missing parts are reported as missing.
+split) or ``WORK/weights_source`` (--weights zoo), and ``WORK/cldyn_selected`` /
+``WORK/select/ranking.tsv`` (the closed-loop seed); missing parts are reported as missing.
 """
 import argparse
 import csv
@@ -101,8 +101,12 @@ def header(work, modes):
         n = f'{num} pairs' if num is not None else 'pair count not recorded'
         which = '' if len(evaluated) == 1 else f' (modes {", ".join(group)})'
         lines.append(f'Evaluated on `{root}`, list `{ann}`: {n}{which}.')
+    source = osp.join(work, 'weights_source')
     split = osp.join(work, 'splits', 'summary.txt')
-    if osp.isfile(split):
+    if osp.isfile(source):
+        lines += ['', f'Networks: the {open(source).read().strip()}; docs/model_zoo.md says '
+                  'what they were trained on. Nothing was trained in this work dir.']
+    elif osp.isfile(split):
         lines += ['', 'Training split (the networks were trained on these pairs):', '', '```',
                   open(split).read().strip(), '```']
     return lines + ['']
@@ -164,7 +168,7 @@ def main(argv=None):
             'coco/bbox_mAP') for m in seeds]
         vals = [v for v in vals if v is not None]
         if vals:
-            lines += [f'Closed-loop seeds on the evaluation images: mAP@[.5:.95] '
+            lines += ['Closed-loop seeds on the evaluation images: mAP@[.5:.95] '
                       + ', '.join(f'{m[10:]}: {fmt(v)}' for m, v in zip(seeds, vals))
                       + f' (range {fmt(min(vals))}–{fmt(max(vals))}).']
     selected = osp.join(work, 'cldyn_selected')

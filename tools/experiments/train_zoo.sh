@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Reproduce the shipped weights (docs/model_zoo.md) with one command:
+#   tools/experiments/train_zoo.sh [--work-dir work_dirs/zoo] [--threads 1] [--pack]
+# 1. vfn_ivif: configs/vfn/vfn_1xb8-2k_ivifmix.py (every real pair of ../shared/data except the
+#    MSRS val split)                                              -> WORK/vfn/
+# 2. the msrs_det chain with that VFN (tools/experiments/msrs_det.sh --vfn-checkpoint): RTMDet-tiny
+#    on VFN fusion, on VIS, on IR and on SeAFusion's images, the closed loop for 3 seeds of
+#    CL_ITERS iterations, the detector trained further (control), the seed that is median on
+#    the train split, evaluation, fusion metrics, report      -> WORK/msrs_det/
+# 3. with --pack: the weight files of cldyn_mm/model_zoo/weights/ from those runs
+#    (tools/model_converters/pack_zoo_model.py; the detectors in fp16).
+# Every step resumes where it stopped; rerun the same command after an interruption.
+# Wall time on a 2-core CPU: about 2 h (VFN) + 1.5 h (detectors) + 3 x 1 h (closed loop).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+WORK="$REPO/work_dirs/zoo"
+THREADS=1
+PACK=no
+VFN_CONFIG="$REPO/configs/vfn/vfn_1xb8-2k_ivifmix.py"
+SEEDS=0,1,2
+CL_ITERS=400
+PY="${PYTHON:-}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --work-dir) WORK="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --python) PY="$2"; shift 2 ;;
+        --pack) PACK=yes; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "train_zoo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$PY" ]; then
+    if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python; fi
+fi
+mkdir -p "$WORK"
+WORK="$(cd "$WORK" && pwd)"
+cd "$REPO"
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+log() { echo "[train_zoo $(date '+%F %T')] $*"; }
+
+# 1. VFN
+VFN_ITERS="$("$PY" -c "import sys; from mmengine.config import Config; print(Config.fromfile(sys.argv[1]).train_cfg.max_iters)" "$VFN_CONFIG")"
+VFN_CKPT="$WORK/vfn/iter_${VFN_ITERS}.pth"
+if [ -f "$VFN_CKPT" ]; then
+    log "vfn: done ($VFN_CKPT)"
+else
+    resume=()
+    [ -f "$WORK/vfn/last_checkpoint" ] && resume=(--resume)
+    log "vfn: training in $WORK/vfn ${resume[*]}"
+    "$PY" tools/train.py "$VFN_CONFIG" --work-dir "$WORK/vfn" "${resume[@]}"
+fi
+
+# 2. detectors, closed loop, controls, evaluation
+bash tools/experiments/msrs_det.sh --work-dir "$WORK/msrs_det" --vfn-checkpoint "$VFN_CKPT" \
+    --seeds "$SEEDS" --cl-iters "$CL_ITERS" --threads "$THREADS" --python "$PY"
+
+# 3. weight files
+if [ "$PACK" = yes ]; then
+    W="$REPO/cldyn_mm/model_zoo/weights"
+    M="$WORK/msrs_det"
+    final() { cat "$M/$1/finished"; }
+    "$PY" tools/model_converters/pack_zoo_model.py "$VFN_CONFIG" --part "$VFN_CKPT" \
+        --out "$W/vfn_ivif.pth"
+    "$PY" tools/model_converters/pack_zoo_model.py \
+        configs/cldyn/cldyn_rtmdet-tiny_1xb4-400_msrs.py --half \
+        --part "$(final det_vfn):adapter.model." --part "$(cut -f2 "$M/cldyn_selected"):fuser." \
+        --out "$W/cldyn_rtmdet-tiny_msrs.pth"
+    "$PY" tools/model_converters/pack_zoo_model.py \
+        configs/cldyn/rtmdet-tiny_1xb4-1200_msrs-seafusion.py --half \
+        --part "$(final det_seafusion):adapter.model." --out "$W/rtmdet-tiny_seafusion_msrs.pth"
+fi
+log "finished"
