@@ -2,14 +2,14 @@
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.structures import BaseDataElement
 
 from cldyn_mm.registry import TRANSFORMS
+from cldyn_mm.structures import FusionDataSample
 
 
 @TRANSFORMS.register_module()
 class PackFusionInputs(BaseTransform):
-    """Pack ``img`` (H, W, 4) into ``inputs`` (4, H, W) float32 and a ``BaseDataElement``.
+    """Pack ``img`` (H, W, 4) into ``inputs`` (4, H, W) float32 and a ``FusionDataSample``.
 
     ``inputs`` keeps the loading convention: channels (visible B, G, R, infrared), values in
     [0, 255]. The data sample carries the meta keys listed in ``meta_keys`` that exist in
@@ -27,7 +27,7 @@ class PackFusionInputs(BaseTransform):
             raise ValueError(f'PackFusionInputs expects img of shape (H, W, 4), got {img.shape} '
                              f"for {results.get('ir_path')}")
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()
-        sample = BaseDataElement(
+        sample = FusionDataSample(
             metainfo={k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=inputs, data_samples=sample)
 
