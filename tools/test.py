@@ -23,12 +23,6 @@ from cldyn_mm.utils.distributed import (setup_cpu_distributed,  # noqa: E402
                                         teardown_distributed)
 from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
 
-#: model types whose --show-dir output is TaskVisualizationHook's prediction panels
-FUSED_TASK_WRAPPERS = ('FusedDetector', 'FusedSegmentor')
-#: ... of which these compute the extra panel images only when asked (``vis_panels``); the
-#: closed-loop model always attaches them
-TASK_PANEL_MODELS = FUSED_TASK_WRAPPERS + ('ClosedLoopCLDyN', )
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a cldyn_mm model')
@@ -36,9 +30,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument(
-        '--show-dir', help='also write the visualization panels as PNG files into this folder '
-        '(relative paths go below work_dir/<timestamp>); for FusedDetector / FusedSegmentor '
-        'it turns on TaskVisualizationHook (predictions on IR | VIS | VFN | CLDyN panels)')
+        '--show-dir', help='turn the config\'s visualization hook on and also write its panels '
+        'as PNG files into this folder (relative paths go below work_dir/<timestamp>); the '
+        'config\'s visualizer draws them (fusers: IR | VIS | fused; fused task models: the '
+        'predictions on each of IR | VIS | VFN | CLDyN)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     parser.add_argument('--trust-checkpoint', action='store_true',
@@ -64,20 +59,13 @@ def main(argv=None):
                           args.tensorboard)
     cfg.load_from = args.checkpoint
     if args.show_dir:
+        # as mmdet's tools/test.py: the config's visualization hook draws (the hook switches
+        # the model's panel images on), the config's visualizer decides how
         hooks = cfg.setdefault('default_hooks', {})
         if 'visualization' not in hooks:
             raise KeyError('--show-dir needs a default_hooks.visualization hook in the config')
         hooks['visualization']['out_dir'] = args.show_dir
-        model_type = str(cfg.model.get('type')).split('.')[-1]
-        if model_type in TASK_PANEL_MODELS:
-            # task models: draw the predictions on IR | VIS | VFN | CLDyN panels
-            hook_type = str(hooks['visualization'].get('type')).split('.')[-1]
-            if hook_type != 'TaskVisualizationHook':
-                raise KeyError('--show-dir with a fused task wrapper needs '
-                               "default_hooks.visualization=dict(type='TaskVisualizationHook')")
-            hooks['visualization']['draw'] = True
-            if model_type in FUSED_TASK_WRAPPERS:
-                cfg.model['vis_panels'] = True
+        hooks['visualization']['draw'] = True
     # distributed without CUDA (tools/dist_test.sh on CPUs): gloo, as in tools/train.py
     for note in setup_cpu_distributed(cfg, args.launcher):
         if os.environ.get('RANK', '0') == '0':

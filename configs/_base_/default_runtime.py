@@ -16,7 +16,11 @@ env_cfg = dict(
 
 # tools/train.py adds a TensorboardVisBackend when the tensorboard package is installed.
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+# IR | VIS | fused panels (FusionVisualizationHook -> add_datasample); task configs choose
+# FusedDetVisualizer / FusedSegVisualizer (cldyn_mm/visualization/fusion_visualizer.py). No
+# fixed `name`: the runner names it after the run, so every runner of a process (tests, the
+# demo pipeline's evaluation) gets its own visualizer writing below its own run folder.
+visualizer = dict(type='FusionVisualizer', vis_backends=vis_backends)
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
 
 log_level = 'INFO'

@@ -12,3 +12,5 @@ _base_ = [
 
 model = dict(type='FusedDetector', task_adapter={{_base_.det_task_adapter}})
 train_dataloader = None  # evaluation only
+# --show-dir panels: the boxes predicted on each of IR | VIS | VFN | CLDyN
+visualizer = dict(type='FusedDetVisualizer')

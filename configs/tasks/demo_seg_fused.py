@@ -12,3 +12,5 @@ _base_ = [
 
 model = dict(type='FusedSegmentor', task_adapter={{_base_.seg_task_adapter}})
 train_dataloader = None  # evaluation only
+# --show-dir panels: the class maps predicted on each of IR | VIS | VFN | CLDyN
+visualizer = dict(type='FusedSegVisualizer')

@@ -13,3 +13,5 @@ _base_ = [
 
 model = dict(type='FusedSegmentor', task_adapter={{_base_.sod_task_adapter}})
 train_dataloader = None  # evaluation only
+# --show-dir panels: the saliency heat maps predicted on each of IR | VIS | VFN | CLDyN
+visualizer = dict(type='FusedSegVisualizer')

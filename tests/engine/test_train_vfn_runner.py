@@ -92,3 +92,7 @@ def test_trained_checkpoint_tests_and_visualizes(pairs, tmp_path):
     panels = osp.join(str(tmp_path / 'run'), tester.timestamp, 'panels')
     img = cv2.imread(osp.join(panels, '000.png'))
     assert img.shape == (32, 3 * 32 + 2 * 4, 3)  # IR | VIS | fused with 4-px gaps
+    # the visualizer's LocalVisBackend keeps the same panel (test step = batch index)
+    local = osp.join(str(tmp_path / 'run'), tester.timestamp, 'vis_data', 'vis_image',
+                     'fusion_000_0.png')
+    assert np.array_equal(cv2.imread(local), img)

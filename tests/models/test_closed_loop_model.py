@@ -14,6 +14,7 @@ from mmseg.structures import SegDataSample
 from cldyn_mm.engine.multitask import cagrad_weights
 from cldyn_mm.models.closed_loop import ClosedLoopCLDyN, NonFiniteTaskLoss
 from cldyn_mm.registry import MODELS
+from cldyn_mm.structures import FusionDataSample
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
@@ -364,6 +365,27 @@ def test_predict_gives_task_predictions_on_the_compensated_image():
     assert torch.allclose(out[0].fused_img, images['cldyn'][0].clamp(0, 1), atol=1e-6)
     assert not torch.allclose(images['cldyn'], images['vfn'])  # compensation is active
     assert torch.allclose(out[0].vfn_img, images['vfn'][0].clamp(0, 1), atol=1e-6)
+
+
+def test_predict_with_vis_panels_predicts_on_every_panel_image():
+    """Drawing (vis_panels, set by the visualization hooks): FusionDataSamples whose IR / VIS /
+    VFN / CLDyN images each carry the task network's own predictions on that image."""
+    model = make_model()
+    model.eval()
+    batch = make_batch(13)
+    out = model.val_step(dict(batch, task='seg'))
+    assert isinstance(out[0], FusionDataSample) and 'ir_img' in out[0]
+    assert not any(f'{k}_pred' in out[0] for k in ('ir', 'vis', 'vfn', 'cldyn'))
+    model.vis_panels = True
+    out = model.val_step(dict(batch, task='seg'))
+    b = model.data_preprocessor(batch, False)
+    ir3 = b['inputs']['ir'].expand(-1, 3, -1, -1)
+    alone = model.tasks['seg'].predict(ir3, [SegDataSample(metainfo=s.metainfo) for s in out])
+    for sample, ir_pred in zip(out, alone):
+        assert all(f'{k}_pred' in sample for k in ('ir', 'vis', 'vfn', 'cldyn'))
+        assert sample.cldyn_img is sample.fused_img
+        assert torch.equal(sample.cldyn_pred.pred_sem_seg.data, sample.pred_sem_seg.data)
+        assert torch.equal(sample.ir_pred.pred_sem_seg.data, ir_pred.pred_sem_seg.data)
 
 
 def test_closed_loop_checkpoint_loads_as_a_fuser_checkpoint(tmp_path):

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cldyn_mm.datasets.paired_image_dataset import list_images, pair_by_stem
 from cldyn_mm.datasets.transforms.loading import check_image_array
-from cldyn_mm.registry import DATASETS, MODELS
+from cldyn_mm.registry import DATASETS, MODELS, VISUALIZERS
 from cldyn_mm.utils import register_all_modules
 from cldyn_mm.visualization import to_uint8_rgb
 from ..fusion_inference import OUTPUT_EXTENSIONS, size_batches, write_rgb
@@ -195,7 +195,18 @@ class FusionInferencer(BaseInferencer):
         return pseudo_collate
 
     def _init_visualizer(self, cfg):
-        return None  # panels are drawn by TaskVisualizationHook's helpers, see visualize()
+        """The config's visualizer when it is one of cldyn_mm's panel visualizers
+        (``FusionVisualizer``, ``FusedDetVisualizer``, ``FusedSegVisualizer``), else a
+        ``FusionVisualizer``; without vis backends (``visualize`` writes the files), and
+        constructed directly, so it does not become MMEngine's current visualizer."""
+        from cldyn_mm.visualization import FusionPanelMixin, FusionVisualizer
+        vis_cfg = dict(cfg.get('visualizer') or {})
+        vis_type = vis_cfg.pop('type', None)
+        cls = VISUALIZERS.get(vis_type) if isinstance(vis_type, str) else vis_type
+        if not (isinstance(cls, type) and issubclass(cls, FusionPanelMixin)):
+            cls, vis_cfg = FusionVisualizer, {}
+        vis_cfg.update(vis_backends=None, save_dir=None, name=f'cldyn_inferencer_{id(self)}')
+        return cls(**vis_cfg)
 
     def _dataset_meta(self, cfg) -> dict:
         meta: dict = {}
@@ -287,14 +298,16 @@ class FusionInferencer(BaseInferencer):
             raise ValueError(f'{self.model_name} computes the task feature of each image '
                              'itself; task_feat is for fusion configs (a CLDyNFuser)')
         model = self.model
-        saved = model.vis_panels
+        saved = model.vis_panels, model.panel_predictions
         # in mode 'cldyn' the panel images cost nothing extra (VFN fusion and task feature
-        # are computed anyway), so the plain VFN fusion is always returned there
+        # are computed anyway), so the plain VFN fusion is always returned there; the task
+        # network predicts on every panel image only for drawing
         model.vis_panels = draw or model.fusion_mode == 'cldyn'
+        model.panel_predictions = draw
         try:
             return model.predict(data['inputs'], data['data_samples'])
         finally:
-            model.vis_panels = saved
+            model.vis_panels, model.panel_predictions = saved
 
     def _forward_fuser(self, data: dict, task_feat, draw: bool) -> List[BaseDataElement]:
         model, inputs = self.model, data['inputs']
@@ -322,18 +335,18 @@ class FusionInferencer(BaseInferencer):
     def visualize(self, inputs: List[dict], preds: List[BaseDataElement], draw: bool = False,
                   panel_dir: Optional[str] = None,
                   score_thr: float = 0.3) -> Optional[List[np.ndarray]]:
-        """``IR | VIS | VFN | CLDyN`` panels (those available) with the predictions drawn on
-        every tile, (H, n*W + (n-1)*4, 3) uint8 **BGR**; written to ``panel_dir/<stem>.png``
-        when given. Drawing is :class:`TaskVisualizationHook`'s (mmdet / mmseg visualizers)."""
+        """``IR | VIS | VFN | CLDyN`` panels (those available), each tile with the task
+        network's predictions on that tile's image, (H, n*W + (n-1)*4, 3) uint8 **BGR**;
+        written to ``panel_dir/<stem>.png`` when given. Drawn by the visualizer
+        (``add_datasample``) the config chooses (see :meth:`_init_visualizer`)."""
         if not draw:
             return None
-        from cldyn_mm.engine.hooks.task_visualization_hook import TaskVisualizationHook
-        if getattr(self, '_drawer', None) is None or self._drawer.score_thr != score_thr:
-            self._drawer = TaskVisualizationHook(score_thr=score_thr)
+        self.visualizer.dataset_meta = self.dataset_meta
         panels = []
         for item, sample in zip(inputs, preds):
-            panel = np.ascontiguousarray(
-                self._drawer.panel_for(sample, self.dataset_meta)[..., ::-1])
+            rgb = self.visualizer.add_datasample(item['stem'], None, sample, draw_gt=False,
+                                                 pred_score_thr=score_thr)
+            panel = np.ascontiguousarray(rgb[..., ::-1])
             if panel_dir:
                 os.makedirs(panel_dir, exist_ok=True)
                 write_png_atomic(osp.join(panel_dir, f"{item['stem']}.png"), panel)

@@ -41,8 +41,9 @@ from torch.profiler import record_function
 from cldyn_mm.engine.multitask import TaskGradientCombiner, clip_grad_groups
 from cldyn_mm.engine.multitask.task_gradients import all_ranks_agree
 from cldyn_mm.registry import MODELS
+from cldyn_mm.structures import FusionDataSample
 from ..losses.reward_penalty_loss import reward_penalty_loss
-from ..task_wrappers.fused_task_model import BaseFusedTaskModel, load_fuser_weights
+from ..task_wrappers.fused_task_model import BaseFusedTaskModel, attach_panels, load_fuser_weights
 
 NONFINITE_POLICIES = ('raise', 'skip')
 # profiler ranges of one closed-loop step (torch.profiler; benchmarks/bench_closed_loop.py)
@@ -130,6 +131,8 @@ class ClosedLoopCLDyN(BaseModel):
         self.nonfinite = nonfinite
         self._combiner: Optional[TaskGradientCombiner] = None
         self._steps = 0
+        #: visualization only: predict on every panel image too (the hooks set it)
+        self.vis_panels = False
         # everything but RSC + bank (prototypes unless frozen) is frozen
         for p in self.parameters():
             p.requires_grad_(False)
@@ -366,19 +369,23 @@ class ClosedLoopCLDyN(BaseModel):
     @torch.no_grad()
     def predict(self, task: str, inputs: Dict[str, Tensor],
                 data_samples: Optional[list] = None) -> list:
-        """The task adapter's predictions on the compensated fusion (``'cldyn'`` mode); each
-        sample also gets the panels of :class:`TaskVisualizationHook` at its ``ori_shape``,
-        (3, H, W) RGB in [0, 1]: ``fused_img`` (= ``cldyn_img``), ``vfn_img``, ``ir_img``,
-        ``vis_img``."""
+        """The task adapter's predictions on the compensated fusion (``'cldyn'`` mode), one
+        :class:`~cldyn_mm.structures.FusionDataSample` per pair with the panel images at its
+        ``ori_shape``, (3, H, W) RGB in [0, 1]: ``fused_img`` (= ``cldyn_img``), ``vfn_img``,
+        ``ir_img``, ``vis_img``. With ``vis_panels`` (set by the visualization hooks while
+        drawing) also ``<key>_pred``: the task network's predictions on each of these images
+        (one extra forward per image: IR, VIS, VFN)."""
         images = self.compensated_images(task, inputs)
-        results = self._adapter(task).predict(images['cldyn'], data_samples)
+        adapter = self._adapter(task)
+        fused = images['cldyn']
+        results = [FusionDataSample.from_task_sample(s)
+                   for s in adapter.predict(fused, data_samples)]
         to_ori = BaseFusedTaskModel._to_ori
-        for i, sample in enumerate(results):
-            sample.fused_img = to_ori(images['cldyn'][i], sample)
-            sample.cldyn_img = sample.fused_img
-            sample.vfn_img = to_ori(images['vfn'][i], sample)
-            sample.ir_img = to_ori(inputs['ir'][i].expand(3, -1, -1), sample)
-            sample.vis_img = to_ori(inputs['vis'][i], sample)
+        for sample, img in zip(results, fused):
+            sample.fused_img = to_ori(img, sample)
+        panels = dict(ir=inputs['ir'].expand(-1, 3, -1, -1), vis=inputs['vis'],
+                      vfn=images['vfn'], cldyn=fused)
+        attach_panels(results, panels, fused, to_ori, adapter if self.vis_panels else None)
         return results
 
     def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[list] = None,

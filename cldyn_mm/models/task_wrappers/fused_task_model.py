@@ -15,6 +15,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
+from cldyn_mm.structures import FusionDataSample, prediction_sample
 from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
 from ..data_preprocessors.paired_data_preprocessor import PairedDataPreprocessor
 
@@ -60,7 +61,6 @@ def load_fuser_weights(fuser: nn.Module, path: str) -> None:
                            f'{type(fuser).__name__}: {e}') from e
 
 
-
 def check_adapter_task(owner: nn.Module, adapter: nn.Module, tasks: Sequence[str]) -> None:
     """Raise when ``adapter``'s task is not one of ``tasks`` (empty: any task)."""
     if tasks and getattr(adapter, 'task', None) not in tasks:
@@ -89,6 +89,28 @@ def plain_image(mode: str, inputs: Dict[str, Tensor], fuser: Optional[nn.Module]
         return inputs['ir'].expand(-1, 3, -1, -1).contiguous()
     return fuser.fuse(inputs)['fused']
 
+
+def attach_panels(results: List[FusionDataSample], images: Dict[str, Tensor], fused: Tensor,
+                  to_ori, adapter: Optional[nn.Module] = None) -> None:
+    """Attach the panel images ``images`` (``{key: (B, 3, H, W)}``, keys of
+    :data:`~cldyn_mm.structures.PANEL_IMAGES`) to each result as ``<key>_img`` at its original
+    size (``to_ori(img, sample)``); the batch ``fused`` (the one the task network saw) is the
+    result's ``fused_img``. With ``adapter``, also ``<key>_pred``: the adapter's predictions
+    on that image, one forward per image other than ``fused`` (whose predictions are the
+    result's own)."""
+    for key, batch in images.items():
+        preds = None
+        if adapter is not None and batch is not fused:
+            # fresh samples (metainfo only): the adapter writes its predictions into them
+            preds = adapter.predict(batch, [type(s)(metainfo=s.metainfo) for s in results])
+        for i, sample in enumerate(results):
+            img = sample.fused_img if batch is fused else to_ori(batch[i], sample)
+            setattr(sample, f'{key}_img', img)
+            if adapter is not None:
+                setattr(sample, f'{key}_pred',
+                        prediction_sample(sample if preds is None else preds[i]))
+
+
 class BaseFusedTaskModel(BaseModel):
     """A frozen task adapter run on fused images (evaluation only).
 
@@ -106,18 +128,26 @@ class BaseFusedTaskModel(BaseModel):
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='FusedTaskDataPreprocessor')``.
         vis_panels (bool): For visualization only: also attach the IR, VIS, VFN-fused and
-            CLDyN-compensated images to each prediction (costs one extra fuser pass and task
-            feature where the mode does not compute them anyway). Defaults to False
-            (evaluation cost unchanged).
+            CLDyN-compensated images to each prediction and, with ``panel_predictions``, the
+            task network's predictions on each of them (costs one extra fuser pass and task
+            feature where the mode does not compute them anyway, and one task forward per
+            image the mode did not feed the network). Defaults to False (evaluation cost
+            unchanged); the visualization hooks switch it on while drawing.
 
-    Visualization fields attached to every output data sample by ``predict`` (each a
-    (3, H, W) float tensor, RGB in [0, 1], cropped to ``img_shape`` and resized to the
-    sample's ``ori_shape``, i.e. the frame of the predictions):
+    ``predict`` returns one :class:`~cldyn_mm.structures.FusionDataSample` per pair: the
+    adapter's data sample (mmdet ``DetDataSample`` / mmseg ``SegDataSample``: metainfo,
+    ground truth, ``pred_instances`` / ``pred_sem_seg`` / ``pred_saliency``) carried over, plus
+    these images (each a (3, H, W) float tensor, RGB in [0, 1], cropped to ``img_shape`` and
+    resized to the sample's ``ori_shape``, i.e. the frame of the predictions):
 
     * ``fused_img``: the image the task network saw (always);
     * with ``vis_panels=True``: ``ir_img`` (IR replicated to 3 channels), ``vis_img``, and,
       when a fuser is built (modes ``'vfn'`` / ``'cldyn'``), ``vfn_img`` and, for a
-      ``CLDyNFuser``, ``cldyn_img``.
+      ``CLDyNFuser``, ``cldyn_img``; and, while ``panel_predictions`` is True (the default),
+      ``<key>_pred`` for each of them: the task network's predictions on that image
+      (``ir_pred``, ``vis_pred``, ...), so every panel tile shows what the network makes of
+      its own image. The image of ``mode`` is ``fused_img`` itself and reuses its
+      predictions (no second forward).
 
     ``forward(inputs, data_samples, mode='predict')``: the adapter's predictions (data samples);
     ``mode='tensor'``: the fused batch (B, 3, H, W). There is no training loss (all frozen).
@@ -137,6 +167,8 @@ class BaseFusedTaskModel(BaseModel):
             raise ValueError(f'mode must be one of {FUSION_MODES}, got {mode!r}')
         self.fusion_mode = mode
         self.vis_panels = vis_panels
+        #: with ``vis_panels``: predict on every panel image too (see the class docstring)
+        self.panel_predictions = True
         self.adapter = MODELS.build(task_adapter)
         check_adapter_task(self, self.adapter, self.tasks)
         self.fuser = None
@@ -216,11 +248,12 @@ class BaseFusedTaskModel(BaseModel):
             fused = images['cldyn' if self.fusion_mode == 'cldyn' else self.fusion_mode]
         else:
             images, fused = {}, self.fuse(inputs)
-        results = self.adapter.predict(fused, data_samples)
-        for i, sample in enumerate(results):
-            sample.fused_img = self._to_ori(fused[i], sample)
-            for name, batch in images.items():
-                setattr(sample, f'{name}_img', self._to_ori(batch[i], sample))
+        results = [FusionDataSample.from_task_sample(s)
+                   for s in self.adapter.predict(fused, data_samples)]
+        for sample, batch_i in zip(results, fused):
+            sample.fused_img = self._to_ori(batch_i, sample)
+        attach_panels(results, images, fused, self._to_ori,
+                      self.adapter if self.panel_predictions else None)
         return results
 
     def extra_repr(self) -> str:

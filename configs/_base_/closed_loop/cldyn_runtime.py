@@ -45,7 +45,8 @@ default_hooks = dict(
     # the task bases fill in indicators
     best_checkpoint=dict(type='ClosedLoopBestCheckpointHook', indicators=dict(),
                          tolerance=0.05),
-    # predictions on IR | VIS | VFN | CLDyN panels during validation: draw_val=True
+    # predictions on IR | VIS | VFN | CLDyN panels during validation: draw_val=True (drawn by
+    # the runtime's FusionVisualizer, which draws every task's predictions)
     visualization=dict(type='TaskVisualizationHook', draw=False, interval=1, max_per_batch=2,
                        score_thr=0.3, draw_val=False, draw_test=True))
 

@@ -11,8 +11,10 @@ model = dict(
     fuser={{_base_.cldyn_fuser}},
     fuser_checkpoint=None)
 
-# predictions drawn on IR | VIS | VFN | CLDyN panels (TaskVisualizationHook); off here,
-# `tools/test.py ... --show-dir DIR` turns it on (draw=True, out_dir=DIR)
+# predictions drawn on IR | VIS | VFN | CLDyN panels (TaskVisualizationHook, which hands the
+# samples to the visualizer: FusionVisualizer draws any task's predictions, a config may pick
+# FusedDetVisualizer / FusedSegVisualizer); off here, `tools/test.py ... --show-dir DIR`
+# turns it on (draw=True, out_dir=DIR)
 default_hooks = dict(
     visualization=dict(_delete_=True, type='TaskVisualizationHook', draw=False, interval=1,
                        max_per_batch=2, score_thr=0.3, draw_val=False, draw_test=True))
