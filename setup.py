@@ -86,6 +86,9 @@ if __name__ == '__main__':
             'torch>=2.0', 'mmengine>=0.10.0,<1.0', 'mmcv>=2.0.0,<2.2.0', 'mmdet>=3.0.0,<3.4.0',
             'mmsegmentation>=1.0.0,<1.3.0', 'numpy', 'opencv-python-headless', 'tqdm',
         ],
+        # ONNX export and onnxruntime inference (docs/deployment.md; pinned in
+        # requirements/deploy.txt)
+        extras_require={'deploy': ['onnx>=1.23', 'onnxruntime>=1.32']},
         # weights of the models in model-index.yml ship inside the package (docs/inference.md)
         # and, in a wheel, the .mim copies made by add_mim_extension
         package_data={'cldyn_mm': [

@@ -2,7 +2,8 @@
 # Set up everything cldyn_mm needs on a fresh Linux x86_64 machine with Python 3.11 (CPU):
 #   a virtual environment, the pinned OpenMMLab stack (torch 2.13.0+cpu, mmengine 0.10.7,
 #   mmcv 2.1.0 compiled with its C++ ops, mmdet 3.3.0, mmsegmentation 1.2.2), the test
-#   dependencies and cldyn_mm itself in editable mode.
+#   dependencies, onnx / onnxruntime for the ONNX export (requirements/deploy.txt) and
+#   cldyn_mm itself in editable mode.
 #
 #   bash tools/setup_env.sh            # creates ./.venv
 #   VENV=/path/venv bash tools/setup_env.sh
@@ -70,10 +71,11 @@ if ! "$VPY" -c "import mmcv, mmcv.ops, sys; sys.exit(0 if mmcv.__version__=='$MM
     "${PIP[@]}" install -q --no-deps --force-reinstall "$WHL"
 fi
 
-# 5. mmdet / mmseg (their requirements do not pull mmcv/mmengine/opencv)
-say "install mmdet, mmsegmentation, test dependencies"
+# 5. mmdet / mmseg (their requirements do not pull mmcv/mmengine/opencv), the test and the
+#    ONNX export dependencies
+say "install mmdet, mmsegmentation, test and deployment dependencies"
 "${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" -r "$ROOT/requirements/stack.txt" \
-    -r "$ROOT/requirements/tests.txt"
+    -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/deploy.txt"
 
 # 6. cldyn_mm itself
 say "install cldyn_mm (editable)"
@@ -85,8 +87,10 @@ import sys, torch, mmcv, mmcv.ops, mmengine, mmdet, mmseg, mmdet.models, mmseg.m
 from mmcv.ops import nms
 assert torch.version.cuda is None, 'expected the CPU build of torch'
 assert 'torchvision' not in sys.modules
+import onnx, onnxruntime  # noqa
 import cldyn_mm
 print('OK torch', torch.__version__, 'mmengine', mmengine.__version__, 'mmcv', mmcv.__version__,
-      'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'cldyn_mm', cldyn_mm.__version__)
+      'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'onnxruntime',
+      onnxruntime.__version__, 'cldyn_mm', cldyn_mm.__version__)
 PY
 say "done: activate with 'source $VENV/bin/activate'"
