@@ -7,7 +7,7 @@ each metafile has ``Collections`` and ``Models`` entries::
       - Name: vfn_ivif
         Alias: [vfn]                       # optional
         In Collection: VFN
-        Config: configs/vfn/vfn_1xb8-4k_ivifmix.py
+        Config: configs/vfn/vfn_1xb8-2k_ivifmix.py
         Metadata: {Training Data: [...], Iterations: 4000, Training Resources: 1x H200}
         Results: [{Task: Image Fusion, Dataset: MSRS, Metrics: {EN: ..., Qabf: ...}}]
         Weights: cldyn_mm/model_zoo/weights/vfn_ivif.pth
