@@ -98,3 +98,16 @@ def test_different_image_sets_are_refused():
     b = CocoImageEvaluation(make_gt(num_images=6, seed=6), [])
     with pytest.raises(ValueError, match='different images'):
         bootstrap_map(dict(a=a, b=b), num_samples=10)
+
+
+def test_draws_without_ground_truth_are_left_out_not_counted_as_minus_one():
+    # ground truth on one image of ten: about a third of the draws have none (mAP undefined,
+    # pycocotools' -1), which must not drag the interval below 0
+    gt = make_gt(num_images=10, seed=7)
+    gt['annotations'] = [a for a in gt['annotations'] if a['image_id'] == 1][:2] or [
+        dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 40, 60], area=2400, iscrowd=0)]
+    ev = CocoImageEvaluation(gt, make_dets(gt, 0.05, 0.0, 1, 7))
+    boot = bootstrap_map(dict(a=ev), num_samples=200, seed=0)
+    assert np.isnan(boot.samples['a']['mAP']).any()
+    lo, hi = boot.interval('a')
+    assert 0.0 <= lo <= hi <= 1.0

@@ -17,6 +17,8 @@ import os
 import os.path as osp
 import sys
 
+import numpy as np
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
@@ -38,7 +40,9 @@ DIFFERENCES = [('cldyn', 'vfn'), ('vfn_more', 'vfn'), ('cldyn', 'vfn_more'),
 
 
 def fmt(v, scale=100.0):
-    return '—' if v is None else f'{v * scale:.1f}'
+    """Percent with one decimal; '—' for a missing or undefined value (pycocotools' -1: no
+    ground truth of that kind; NaN: no defined bootstrap draw)."""
+    return '—' if v is None or not v >= 0 else f'{v * scale:.1f}'
 
 
 def load_json(path):
@@ -153,9 +157,13 @@ def main(argv=None):
         cells = []
         for metric in ('mAP', 'mAP_50'):
             lo, hi = b.difference_interval(a, b_, metric)
+            diff = b.difference(a, b_, metric)
+            defined = min(b.full[a][metric], b.full[b_][metric]) >= 0
+            if not (defined and np.isfinite(lo) and np.isfinite(hi)):
+                cells.append('— (no ground truth)')
+                continue
             verdict = 'above 0' if lo > 0 else 'below 0' if hi < 0 else 'contains 0'
-            cells.append(f'{b.difference(a, b_, metric) * 100:+.1f} ({lo * 100:+.1f} to '
-                         f'{hi * 100:+.1f}; {verdict})')
+            cells.append(f'{diff * 100:+.1f} ({lo * 100:+.1f} to {hi * 100:+.1f}; {verdict})')
         diff_rows.append(f'| {a} − {b_} | ' + ' | '.join(cells) + ' |')
     if diff_rows:
         lines += ['Paired differences on the same images (same bootstrap draws for both):', '',

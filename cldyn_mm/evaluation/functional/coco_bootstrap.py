@@ -134,14 +134,20 @@ class CocoImageEvaluation:
 
 
 class BootstrapResult:
-    """Bootstrap samples of mAP (``samples[name][metric]``: array of ``num_samples``) and
-    the full-sample values (``full[name][metric]``), all as fractions."""
+    """Bootstrap samples of mAP (``samples[name][metric]``: array of ``num_samples``, NaN for a
+    draw without ground truth) and the full-sample values (``full[name][metric]``), all as
+    fractions."""
 
     def __init__(self, full: Dict[str, Dict[str, float]],
                  samples: Dict[str, Dict[str, np.ndarray]], level: float) -> None:
         self.full, self.samples, self.level = full, samples, level
 
     def _bounds(self, values: np.ndarray) -> Tuple[float, float]:
+        """Percentile interval of the defined draws (NaN: a draw without any ground-truth
+        box, whose mAP pycocotools leaves undefined); NaN when no draw is defined."""
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return float('nan'), float('nan')
         lo = (1.0 - self.level) / 2.0
         return float(np.quantile(values, lo)), float(np.quantile(values, 1.0 - lo))
 
@@ -185,6 +191,6 @@ def bootstrap_map(evaluations: Dict[str, CocoImageEvaluation], num_samples: int 
     for s, idx in enumerate(draws):
         for n in names:
             r = evaluations[n].map_of(idx)
-            for m in METRICS:
-                samples[n][m][s] = r[m]
+            for m in METRICS:  # -1: no ground truth in the draw, mAP undefined
+                samples[n][m][s] = r[m] if r[m] >= 0 else np.nan
     return BootstrapResult(full, samples, level)
