@@ -245,6 +245,7 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
     report = (work / 'results.md').read_text()
     assert f'Evaluated on `{other}/`' in report and ': 3 pairs.' in report
     assert 'Training split' not in report and 'Nothing was trained in this work dir' in report
+    assert "| CLDyN fusion | the shipped CLDyN model (its frozen detector + RSC) |" in report
 
     # an unknown model is a one-line error
     env['CLDYN_MODEL_INDEX'] = str(tmp_path / 'meta.yml')  # not an index: no Import
@@ -252,3 +253,26 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
                         'zoo', '--stage', 'eval', '--eval-root', str(other), '--python',
                         sys.executable], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode != 0 and '--weights zoo:' in r.stderr
+
+
+def test_report_describes_what_each_row_was_evaluated_on(tmp_path):
+    """msrs_det_report.py on a synthetic work dir: rows, evaluated sets, shipped networks."""
+    work = tmp_path / 'w'
+    for mode, root, n in (('vis', '/a/', 5), ('cldyn', '/a/', 5), ('vfn', '/b/', 3)):
+        d = work / 'eval' / mode
+        d.mkdir(parents=True)
+        (d / 'metrics.json').write_text(json.dumps(dict(
+            mode=mode, data_root=root, ann_file=f'{root}list.txt', num_images=n, seconds=1.0,
+            metrics={'coco/bbox_mAP': 0.25, 'coco/bbox_mAP_50': 0.5, 'coco/bbox_mAP_l': -1.0})))
+    (work / 'weights_source').write_text('shipped models of model-index.yml (--weights zoo)')
+    r = subprocess.run([sys.executable, str(REPO / 'tools' / 'experiments' /
+                                            'msrs_det_report.py'), str(work)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert 'Evaluated on `/a/`, list `/a/list.txt`: 5 pairs (modes vis, cldyn).' in out
+    assert 'Evaluated on `/b/`, list `/b/list.txt`: 3 pairs (modes vfn).' in out
+    assert 'Nothing was trained in this work dir' in out and 'Training split' not in out
+    assert ("| CLDyN fusion | the shipped CLDyN model (its frozen detector + RSC) | 25.0 | "
+            "50.0 | — | — | — | — | 1.0 |") in out  # no COCO files: no interval; -1: a dash
+    assert "| VIS only | the shipped CLDyN model's detector" in out

@@ -59,7 +59,18 @@ def eval_modes(work):
     return known + [m for m in found if m not in known]
 
 
-def describe(mode):
+#: --weights zoo: every row but seafusion is the shipped CLDyN model's frozen detector
+ZOO_DETECTORS = dict(
+    vis='the shipped CLDyN model\'s detector (trained on VFN fusion, frozen)',
+    ir='the shipped CLDyN model\'s detector (trained on VFN fusion, frozen)',
+    vfn='the shipped CLDyN model\'s detector (trained on VFN fusion, frozen)',
+    cldyn='the shipped CLDyN model (its frozen detector + RSC)',
+    seafusion='the shipped SeAFusion detector (control b)')
+
+
+def describe(mode, zoo=False):
+    if zoo and mode in ZOO_DETECTORS:
+        return dict((m, inp) for m, inp, _ in MODES)[mode], ZOO_DETECTORS[mode]
     for m, inp, det in MODES:
         if m == mode:
             return inp, det
@@ -129,8 +140,9 @@ def main(argv=None):
 
     lines += ['| detector input | detector | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) | mAP@.75 '
               '| mAP_s | mAP_m | mAP_l | eval s |', '|---|---|---|---|---|---|---|---|---|']
+    zoo = osp.isfile(osp.join(work, 'weights_source'))
     for mode in modes:
-        inp, det = describe(mode)
+        inp, det = describe(mode, zoo)
         m = load_json(osp.join(work, 'eval', mode, 'metrics.json'))
         mt = m['metrics']
         b = find(boots, mode)
