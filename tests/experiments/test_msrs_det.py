@@ -207,7 +207,7 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
     pack = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pack)
     models = {'vfn_ivif': 'configs/vfn/vfn_1xb8-2k_ivifmix.py',
-              'cldyn_rtmdet-tiny_msrs': 'configs/cldyn/cldyn_rtmdet-tiny_1xb4-400_msrs.py',
+              'cldyn_rtmdet-tiny_msrs': 'configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_msrs.py',
               'rtmdet-tiny_seafusion_msrs': 'configs/cldyn/rtmdet-tiny_1xb4-1200_msrs-seafusion.py'}
     entries = []
     for name, config in models.items():

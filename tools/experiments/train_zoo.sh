@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights (docs/model_zoo.md) with one command:
 #   tools/experiments/train_zoo.sh [--work-dir work_dirs/zoo] [--threads 1] [--pack]
+#       [--vfn-checkpoint FILE] [--seeds 0,1,2] [--cl-iters 200]
 # 1. vfn_ivif: configs/vfn/vfn_1xb8-2k_ivifmix.py (every real pair of ../shared/data except the
 #    MSRS val split)                                              -> WORK/vfn/
+#    --vfn-checkpoint FILE skips this step and builds on that VFN (e.g. the shipped
+#    cldyn_mm/model_zoo/weights/vfn_ivif.pth, which step 1 reproduces)
 # 2. the msrs_det chain with that VFN (tools/experiments/msrs_det.sh --vfn-checkpoint): RTMDet-tiny
 #    on VFN fusion, on VIS, on IR and on SeAFusion's images, the closed loop for 3 seeds of
 #    CL_ITERS iterations, the detector trained further (control), the seed that is median on
@@ -10,7 +13,8 @@
 # 3. with --pack: the weight files of cldyn_mm/model_zoo/weights/ from those runs
 #    (tools/model_converters/pack_zoo_model.py; the detectors in fp16).
 # Every step resumes where it stopped; rerun the same command after an interruption.
-# Wall time on a 2-core CPU: about 2 h (VFN) + 1.5 h (detectors) + 3 x 1 h (closed loop).
+# Wall time on a 2-core CPU, two runs side by side: about 2 h (VFN) + 1 h (four detectors)
+# + 1.5 h (three closed-loop seeds, a control, evaluation).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,7 +23,8 @@ THREADS=1
 PACK=no
 VFN_CONFIG="$REPO/configs/vfn/vfn_1xb8-2k_ivifmix.py"
 SEEDS=0,1,2
-CL_ITERS=400
+CL_ITERS=200
+VFN_GIVEN=""
 PY="${PYTHON:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,12 +32,19 @@ while [ $# -gt 0 ]; do
         --threads) THREADS="$2"; shift 2 ;;
         --python) PY="$2"; shift 2 ;;
         --pack) PACK=yes; shift ;;
+        --vfn-checkpoint) VFN_GIVEN="$2"; shift 2 ;;
+        --seeds) SEEDS="$2"; shift 2 ;;
+        --cl-iters) CL_ITERS="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "train_zoo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 if [ -z "$PY" ]; then
     if [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"; else PY=python; fi
+fi
+if [ -n "$VFN_GIVEN" ]; then  # resolved against the caller's directory
+    [ -f "$VFN_GIVEN" ] || { echo "train_zoo.sh: --vfn-checkpoint $VFN_GIVEN does not exist" >&2; exit 2; }
+    VFN_GIVEN="$(cd "$(dirname "$VFN_GIVEN")" && pwd)/$(basename "$VFN_GIVEN")"
 fi
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
@@ -43,7 +55,10 @@ log() { echo "[train_zoo $(date '+%F %T')] $*"; }
 # 1. VFN
 VFN_ITERS="$("$PY" -c "import sys; from mmengine.config import Config; print(Config.fromfile(sys.argv[1]).train_cfg.max_iters)" "$VFN_CONFIG")"
 VFN_CKPT="$WORK/vfn/iter_${VFN_ITERS}.pth"
-if [ -f "$VFN_CKPT" ]; then
+if [ -n "$VFN_GIVEN" ]; then
+    VFN_CKPT="$VFN_GIVEN"
+    log "vfn: given ($VFN_CKPT), not trained"
+elif [ -f "$VFN_CKPT" ]; then
     log "vfn: done ($VFN_CKPT)"
 else
     resume=()
@@ -61,10 +76,12 @@ if [ "$PACK" = yes ]; then
     W="$REPO/cldyn_mm/model_zoo/weights"
     M="$WORK/msrs_det"
     final() { cat "$M/$1/finished"; }
-    "$PY" tools/model_converters/pack_zoo_model.py "$VFN_CONFIG" --part "$VFN_CKPT" \
-        --out "$W/vfn_ivif.pth"
+    if [ -z "$VFN_GIVEN" ]; then
+        "$PY" tools/model_converters/pack_zoo_model.py "$VFN_CONFIG" --part "$VFN_CKPT" \
+            --out "$W/vfn_ivif.pth"
+    fi
     "$PY" tools/model_converters/pack_zoo_model.py \
-        configs/cldyn/cldyn_rtmdet-tiny_1xb4-400_msrs.py --half \
+        configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_msrs.py --half \
         --part "$(final det_vfn):adapter.model." --part "$(cut -f2 "$M/cldyn_selected"):fuser." \
         --out "$W/cldyn_rtmdet-tiny_msrs.pth"
     "$PY" tools/model_converters/pack_zoo_model.py \
