@@ -3,7 +3,7 @@
 # seconds when it is already there).
 #   make demo       the main job on the embedded default: generates the demo pairs, fuses them
 #                   with the shipped model (vfn_ivif) and prints its fusion-quality table
-#   make test       the test suite (what .ci/run runs)
+#   make test       flake8 (setup.cfg), then the test suite (what .ci/run runs)
 # Further targets:
 #   make pipeline   the whole chain on the demo data (VFN -> task network -> closed loop, about
 #                   8 minutes; TASK=seg|det|sod), tools/run_demo_pipeline.py
@@ -26,6 +26,7 @@ demo: setup
 		--no-progress
 
 test: setup
+	$(PY) -m flake8 cldyn_mm tools tests benchmarks configs
 	$(PY) -m pytest -q
 
 pipeline: setup

@@ -3,7 +3,8 @@
 # a model.tasks.seg.config away) trained on VFN-fused images. Spec section 4.
 #   python tools/train.py configs/cldyn_fmb_seg.py --cfg-options \
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.seg.checkpoint=SEG.pth \
-#       train_dataloader.seg.dataset.data_root=data/FMB/ val_dataloader.seg.dataset.data_root=data/FMB/
+#       train_dataloader.seg.dataset.data_root=data/FMB/ \
+#       val_dataloader.seg.dataset.data_root=data/FMB/
 _base_ = ['./_base_/datasets/fmb_seg.py', './_base_/closed_loop/seg_task.py']
 
 model = dict(tasks=dict(seg=dict(model_overrides=dict(decode_head=dict(num_classes=15)))))

@@ -4,7 +4,8 @@
 # through model.tasks.det.config / model). Spec section 4: Adam lr 0.01, batch 4, 50 epochs.
 #   python tools/train.py configs/cldyn_m3fd_det.py --cfg-options \
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.det.checkpoint=DET.pth \
-#       train_dataloader.det.dataset.data_root=data/M3FD/ val_dataloader.det.dataset.data_root=data/M3FD/
+#       train_dataloader.det.dataset.data_root=data/M3FD/ \
+#       val_dataloader.det.dataset.data_root=data/M3FD/
 # Splits: train_dataloader.det.dataset.ann_file=<stem list> (see docs/task_datasets.md).
 _base_ = ['./_base_/datasets/m3fd_det.py', './_base_/closed_loop/det_task.py']
 

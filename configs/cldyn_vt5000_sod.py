@@ -4,7 +4,8 @@
 # images. Spec section 4.
 #   python tools/train.py configs/cldyn_vt5000_sod.py --cfg-options \
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.sod.checkpoint=SOD.pth \
-#       train_dataloader.sod.dataset.data_root=data/VT5000/ val_dataloader.sod.dataset.data_root=data/VT5000/
+#       train_dataloader.sod.dataset.data_root=data/VT5000/ \
+#       val_dataloader.sod.dataset.data_root=data/VT5000/
 _base_ = ['./_base_/datasets/vt5000_sod.py', './_base_/closed_loop/sod_task.py']
 
 # batch 4 (spec; the dataset base trains saliency networks at 8)

@@ -271,8 +271,8 @@ def write_outputs(out: Path, results, methods: List[str], stems: List[str],
             cells.append(f'**{cell}**' if winners[k] == m else cell)
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     lines += [
-        '', '↑ higher is better, ↓ lower is better' + (', best in bold.' if len(methods) > 1
-                                                        else '.'),
+        '',
+        '↑ higher is better, ↓ lower is better' + (', best in bold.' if len(methods) > 1 else '.'),
         'Conventions: docs/metrics.md (MI in nats summed over both sources, VIF and SSIM '
         'summed over both sources).', ''
     ]

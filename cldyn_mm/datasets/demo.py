@@ -728,8 +728,9 @@ class _Scene:
                                  [0, c + 0.3 * a], [-0.18 * a, c + 0.05 * a],
                                  [-0.06 * a, c + 0.05 * a]]), white)]
         elif t == 2:  # warning: triangle, red border, yellow or white field, black mark
-            tri = lambda k: np.array([[-a / 2 * k, c - a * 0.43 * k], [a / 2 * k, c - a * 0.43 * k],
-                                      [0, c + a * 0.43 * k]])  # noqa: E731
+            def tri(k):
+                return np.array([[-a / 2 * k, c - a * 0.43 * k], [a / 2 * k, c - a * 0.43 * k],
+                                 [0, c + a * 0.43 * k]])
             layers = [(tri(1.0), red), (tri(0.7), yellow if r.random() < 0.5 else white),
                       (_rect(-0.035 * a, c - 0.1 * a, 0.035 * a, c + 0.15 * a), black)]
         elif t == 3:  # information: white rim, blue square with a white letter

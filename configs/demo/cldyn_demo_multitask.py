@@ -7,7 +7,8 @@ _base_ = ['../_base_/closed_loop/cldyn_runtime.py']
 
 from mmengine.config import Config as _Config  # noqa: E402
 
-_tasks = {t: _Config.fromfile(f'{{ fileDirname }}/cldyn_demo_{t}.py') for t in ('det', 'seg', 'sod')}
+_tasks = {t: _Config.fromfile(f'{{ fileDirname }}/cldyn_demo_{t}.py')
+          for t in ('det', 'seg', 'sod')}
 
 model = dict(tasks={t: c.model.tasks[t].to_dict() for t, c in _tasks.items()})
 train_dataloader = {t: c.train_dataloader[t].to_dict() for t, c in _tasks.items()}

@@ -7,8 +7,8 @@
 # task network trains. Checkpoint keys: fuser.*, adapter.model.* (load into the fused wrapper,
 # configs/tasks/demo_det_fused.py, as they are); for the frozen task adapter's
 # `checkpoint=`: cldyn_mm.models.task_wrappers.export_task_checkpoint(CKPT, OUT) (see
-# docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained' init_cfg
-# (e.g. an ImageNet-pretrained backbone; a download).
+# docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained'
+# init_cfg (e.g. an ImageNet-pretrained backbone; a download).
 _base_ = [
     '../_base_/datasets/demo_det.py',
     '../_base_/task_models/rtmdet_tiny_adapter.py',

@@ -1,5 +1,5 @@
-# Stage 1.5: train SegFormer mit-b0 on fused images of the demo data (VFN-fused, or VIS / IR alone for
-# comparison), validated with mmseg's IoUMetric.
+# Stage 1.5: train SegFormer mit-b0 on fused images of the demo data (VFN-fused, or VIS / IR
+# alone for comparison), validated with mmseg's IoUMetric.
 #   python tools/train.py configs/tasks/demo_seg_train_fused.py \
 #       --cfg-options model.fuser_checkpoint=work_dirs/vfn/iter_XXXX.pth   # mode vfn
 #   python tools/train.py configs/tasks/demo_seg_train_fused.py --cfg-options model.mode=vis
@@ -7,8 +7,8 @@
 # task network trains. Checkpoint keys: fuser.*, adapter.model.* (load into the fused wrapper,
 # configs/tasks/demo_seg_fused.py, as they are); for the frozen task adapter's
 # `checkpoint=`: cldyn_mm.models.task_wrappers.export_task_checkpoint(CKPT, OUT) (see
-# docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained' init_cfg
-# (e.g. an ImageNet-pretrained backbone; a download).
+# docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained'
+# init_cfg (e.g. an ImageNet-pretrained backbone; a download).
 _base_ = [
     '../_base_/datasets/demo_seg.py',
     '../_base_/task_models/segformer_b0_adapter.py',

@@ -50,8 +50,8 @@ def test_demo_detection(demo_root):
         expect = sorted([a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
                          a['bbox'][1] + a['bbox'][3], a['category_id'] - 1] for a in anns)
         gt = out['data_samples'].gt_instances
-        got = sorted(b + [int(lab)] for b, lab in zip(gt.bboxes.tensor.tolist(),
-                                                     gt.labels.tolist()))
+        got = sorted(b + [int(lab)]
+                     for b, lab in zip(gt.bboxes.tensor.tolist(), gt.labels.tolist()))
         np.testing.assert_allclose(np.array(got, float).reshape(-1, 5),
                                    np.array(expect, float).reshape(-1, 5))
 
@@ -60,8 +60,8 @@ def test_demo_segmentation_and_saliency(demo_root):
     seg = DemoSegDataset(data_root=str(demo_root), ann_file='splits/val.txt', pipeline=SEG_PIPE)
     sod = DemoSODDataset(data_root=str(demo_root), ann_file='splits/val.txt', pipeline=SEG_PIPE)
     assert len(seg) == len(sod) == 2
-    assert len(seg.metainfo['classes']) == 6 and sod.metainfo['classes'] == ('background',
-                                                                               'salient')
+    assert len(seg.metainfo['classes']) == 6
+    assert sod.metainfo['classes'] == ('background', 'salient')
     for i in range(2):
         a, b = seg[i], sod[i]
         meta = a['data_samples'].metainfo
@@ -91,8 +91,8 @@ def test_msrs_detection_yolo_matches_coco(shared_data):
     for k in range(len(ds)):
         a = ds.get_data_info(k)
         b = by_stem[a['stem']]
-        assert [i['bbox_label'] for i in a['instances']] == [i['bbox_label']
-                                                              for i in b['instances']]
+        assert ([i['bbox_label'] for i in a['instances']]
+                == [i['bbox_label'] for i in b['instances']])
         if a['instances']:
             # the json's boxes are the same YOLO boxes rounded to 2 decimals
             np.testing.assert_allclose([i['bbox'] for i in a['instances']],
@@ -130,8 +130,8 @@ def test_fmb_layout(tmp_path):
     values = set(out['data_samples'].gt_sem_seg.data.unique().tolist())
     assert values == {0, 8, 9}
     # mmseg class subsets work as in mmseg (label_map)
-    sub = FMBSegDataset(data_root=str(tmp_path), metainfo=dict(classes=('background', 'Person',
-                                                                         'Car')),
+    sub = FMBSegDataset(data_root=str(tmp_path),
+                        metainfo=dict(classes=('background', 'Person', 'Car')),
                         pipeline=SEG_PIPE)
     assert set(sub[0]['data_samples'].gt_sem_seg.data.unique().tolist()) == {0, 1, 2}
 

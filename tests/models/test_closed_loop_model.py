@@ -193,7 +193,8 @@ def test_prototypes_are_trained_unless_frozen():
     frozen = make_model(freeze_prototypes=True)
     frozen.train()
     protos = {id(p) for p in frozen.fuser.prototype_parameters()}
-    assert len(protos) == 6 and not any(p.requires_grad for p in frozen.fuser.prototype_parameters())
+    assert len(protos) == 6
+    assert not any(p.requires_grad for p in frozen.fuser.prototype_parameters())
     assert not protos & {id(p) for p in frozen.trainable_parameters()}
     before = snapshot(frozen)
     frozen.train_step({'seg': make_batch(0)}, optim(frozen))

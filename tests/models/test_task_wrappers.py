@@ -1,5 +1,6 @@
 """FusedDetector / FusedSegmentor: frozen task networks evaluated on fused images through
-MMEngine's test loop (configs/tasks/demo_{det,seg,sod}_fused.py), tiny random networks, demo data."""
+MMEngine's test loop (configs/tasks/demo_{det,seg,sod}_fused.py), tiny random networks, demo
+data."""
 import importlib.util
 import math
 from pathlib import Path

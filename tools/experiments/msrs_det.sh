@@ -56,6 +56,9 @@ set -euo pipefail
 # MSRS_DET_REPO: the repository, when this script runs from a copy
 REPO="${MSRS_DET_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 CFG_DIR="$REPO/configs/experiments/msrs_det"
+# the package of this repository, also when the script runs from a copy (a git worktree) while
+# another checkout is installed in the venv
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 
 abspath() { python3 -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
 die() { echo "[msrs_det $(date '+%F %T')] ERROR: $*" >&2; exit 1; }

@@ -46,7 +46,8 @@ def _check_task_dict(value, what: str) -> Dict:
     if not isinstance(value, dict) or not value or 'dataset' in value or 'type' in value:
         raise TypeError(f'{what} must map task names to configs, e.g. '
                         f'{what} = dict(det=dict(batch_size=4, dataset=...)); got '
-                        f'{type(value).__name__} with keys {list(value) if isinstance(value, dict) else ""}')
+                        f'{type(value).__name__} with keys '
+                        f'{list(value) if isinstance(value, dict) else ""}')
     return value
 
 

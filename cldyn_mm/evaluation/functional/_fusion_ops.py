@@ -2,9 +2,10 @@
 
 Every function works on float64 tensors of shape ``(N, H, W)`` (a batch of single-channel
 images) on any device, and never mixes images of the batch (:class:`PackedSpectrum` shares
-one complex FFT between two images, which linear filtering keeps apart exactly). float64 is used on purpose: the
-metrics follow MATLAB / numpy code that computes in double precision, and some of them
-(VIF's local variances, compared with a threshold of 1e-10) are not reproducible in float32.
+one complex FFT between two images, which linear filtering keeps apart exactly). float64 is
+used on purpose: the metrics follow MATLAB / numpy code that computes in double precision,
+and some of them (VIF's local variances, compared with a threshold of 1e-10) are not
+reproducible in float32.
 """
 import math
 from typing import List, Optional, Sequence, Tuple

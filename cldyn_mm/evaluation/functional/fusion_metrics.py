@@ -16,7 +16,7 @@ metrics, and the source-only ones (VIF source statistics, Qcb source contrasts, 
 Qabf source gradients, ...) are computed once.
 """
 import math
-from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -761,8 +761,9 @@ fusion_mse = _documented(
     ``(mean((A-F)^2) + mean((B-F)^2)) / 2``, LOWER is better, range [0, 65025].""" + _SHAPES)
 fusion_psnr = _documented(
     _with_ref('PSNR'), 'PSNR', """Peak signal-to-noise ratio PSNR =
-    ``10 log10(max(F)^2 / MSE)`` in dB with the MSE above, higher is better. The peak is the fused image's own maximum (not 255),
-    as in the reference evaluator; +inf when MSE is 0.""" + _SHAPES)
+    ``10 log10(max(F)^2 / MSE)`` in dB with the MSE above, higher is better. The peak is the
+    fused image's own maximum (not 255), as in the reference evaluator; +inf when MSE is
+    0.""" + _SHAPES)
 fusion_vif = _documented(
     _with_ref('VIF'), 'VIF', """Visual information fidelity VIF(A,F) + VIF(B,F), higher is
     better (each term ~[0, 1], can exceed 1 for contrast-enhanced F).

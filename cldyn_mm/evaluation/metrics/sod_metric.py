@@ -229,8 +229,8 @@ def _get(sample, key: str):
 
 def _meta(sample, key: str):
     value = _get(sample, key)
-    if value is None and isinstance(sample, Mapping) and isinstance(sample.get('metainfo'),
-                                                                     Mapping):
+    if (value is None and isinstance(sample, Mapping)
+            and isinstance(sample.get('metainfo'), Mapping)):
         value = sample['metainfo'].get(key)
     return value
 

@@ -206,7 +206,8 @@ class SetSelector(nn.Module):
 
     task code (B, P/2) [from ``task_code``] and image code GAP(LReLU(BN(conv3x3(f)))) (B, P/2)
     -> ``joint`` MLP -> (B, P, K) -> cosine to each row of the prototype matrix
-    ``prototypes`` (S, P), a parameter initialised orthogonal -> logits (B, K, S) in [-1, 1]. P = proto_dim = 16.
+    ``prototypes`` (S, P), a parameter initialised orthogonal -> logits (B, K, S) in [-1, 1].
+    P = proto_dim = 16.
     """
 
     def __init__(self, in_channels: int = 8, filter_num: int = 4, set_num: int = 4,
@@ -393,8 +394,8 @@ def slot_conv(x: Tensor, kernels: Tensor, sample: Tensor, slot: Tensor, batch: i
     """
     n, c_out, c_in, k, _ = kernels.shape
     h, w = x.shape[-2:]
-    weight = kernels.new_zeros(batch, slots, c_out, c_in, k, k).index_put((sample, slot),
-                                                                        kernels)
+    weight = kernels.new_zeros(batch, slots, c_out, c_in, k, k).index_put(
+        (sample, slot), kernels)
     if bias is not None:
         bias = kernels.new_zeros(batch, slots, c_out).index_put(
             (sample, slot), bias.to(kernels.dtype).expand(n, c_out)).reshape(-1)

@@ -1,4 +1,5 @@
-# Closed loop with one task, 'sod': the frozen task network of configs/_base_/task_models/sod_adapter.py
+# Closed loop with one task, 'sod': the frozen task network of
+# configs/_base_/task_models/sod_adapter.py
 # (give it the stage-1.5 checkpoint: --cfg-options model.tasks.sod.checkpoint=CKPT).
 # A config adds the dataset: train_dataloader = dict(sod=...), val_dataloader = dict(sod=...),
 # val_evaluator = dict(sod=...) and default_hooks.best_checkpoint.indicators.sod.

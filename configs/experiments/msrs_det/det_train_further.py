@@ -1,7 +1,8 @@
 # msrs_det experiment, control (a): is CLDyN's gain just more training? The VFN-fused detector
 # (det_train.py, mode vfn) trained further on VFN fusion for as many images as one closed-loop
 # run sees (cldyn_msrs_det.py: max_iters x batch 4), from its final weights:
-#   python tools/train.py configs/experiments/msrs_det/det_train_further.py --work-dir W/det_vfn_more \
+#   python tools/train.py configs/experiments/msrs_det/det_train_further.py \
+#       --work-dir W/det_vfn_more \
 #       --cfg-options load_from=W/det_vfn/iter_1200.pth model.mode=vfn \
 #       model.fuser_checkpoint=W/vfn/iter_500.pth
 # tools/experiments/msrs_det.sh (stage det_vfn_more) sets these and the closed loop's
