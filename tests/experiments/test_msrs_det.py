@@ -7,6 +7,7 @@ iterations per training stage (about 3 minutes on 2 CPU cores): `pytest -m e2e`.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,14 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
         assert m['num_images'] == 4 and m['ann_file'].endswith('train.txt')
     selected = (work / 'cldyn_selected').read_text().split('\t')
     assert selected[0] == ranking[0].split('\t')[0]  # lower middle of two
+    assert not (work / 'select' / 'cldyn_seed0' / 'panels').exists()  # scoring draws nothing
+    # select_eval scores a seed alone (e.g. while others train) and chooses nothing
+    shutil.rmtree(work / 'select' / 'cldyn_seed1')
+    r = subprocess.run(base + ['--stage', 'select_eval', '--seeds', '1'], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (work / 'select' / 'cldyn_seed1' / 'metrics.json').is_file()
+    assert (work / 'cldyn_selected').read_text().split('\t') == selected
     modes = ('vis', 'ir', 'vfn', 'cldyn', 'frozen_vis', 'frozen_ir', 'vfn_more', 'seafusion',
              'cldyn_seed0', 'cldyn_seed1')
     for mode in modes:

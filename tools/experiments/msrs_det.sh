@@ -13,7 +13,10 @@
 #                                                                  -> WORK/cldyn_seed<S>/
 #   det_vfn_more   control: det_vfn trained further on VFN fusion for as many images as one
 #                  closed-loop run sees (--cl-iters x 4)           -> WORK/det_vfn_more/
-#   select         the closed-loop seed that is median on the TRAIN split (mAP) -> WORK/cldyn_selected
+#   select_eval    each --seeds run's CLDyN mAP on the TRAIN split, no choice (lets the seeds
+#                  finished early be scored while others train)   -> WORK/select/cldyn_seed<S>/
+#   select         the closed-loop seed that is median on the TRAIN split (mAP; select_eval's
+#                  results are reused)                             -> WORK/cldyn_selected
 #   eval           mAP on the val (or --eval-root) pairs            -> WORK/eval/<mode>/metrics.json
 #   fusion         fusion metrics of the VFN (and CLDyN) images    -> WORK/fusion/
 #   report         results table with bootstrap intervals          -> WORK/results.md
@@ -150,7 +153,7 @@ case "$STAGES" in
         fi ;;
 esac
 if [ "$WEIGHTS" = zoo ]; then
-    for s in vfn det_vfn det_vis det_ir det_seafusion export closed_loop det_vfn_more select; do
+    for s in vfn det_vfn det_vis det_ir det_seafusion export closed_loop det_vfn_more select_eval select; do
         [[ ",$STAGES," == *",$s,"* ]] && { echo "msrs_det.sh: --weights zoo evaluates the shipped models; stage $s trains (use --stage eval,fusion,report)" >&2; exit 2; }
     done
 fi
@@ -348,7 +351,10 @@ fi
 # msrs_det_eval.py
 det_eval() {
     local config="$1" ckpt="$2" out="$3" root="$4" list="$5" dump="$6"; shift 6
-    local args=("$config" "$ckpt" --out "$out" --show-dir "$out/panels")
+    local args=("$config" "$ckpt" --out "$out")
+    # IR | VIS | VFN | CLDyN panels cost one forward per tile: drawn for the val evaluations,
+    # not for select's train-split scoring (DET_EVAL_PANELS=no)
+    [ "${DET_EVAL_PANELS:-yes}" = yes ] && args+=(--show-dir "$out/panels")
     [ "$dump" = yes ] && args+=(--dump-fused)
     local name; name="$(basename "$(dirname "$out")")_$(basename "$out")"
     "$PY" tools/experiments/msrs_det_eval.py "${args[@]}" --cfg-options "$@" \
@@ -420,6 +426,22 @@ mode_plan() {
 
 # ---------------------------------------------------------------- select (closed-loop seed)
 # the seed whose CLDyN fusion is median (mAP@[.5:.95]) on the TRAIN split: never picked on val
+select_metrics() {  # select_metrics SEED: WORK/select/cldyn_seed<SEED>/metrics.json, made once
+    local seed="$1" ck out
+    ck="$(run_final "cldyn_seed$seed")"
+    [ -n "$ck" ] || die "select needs cldyn_seed$seed: $(run_state "cldyn_seed$seed")"
+    out="$WORK/select/cldyn_seed$seed"
+    if [ ! -f "$out/metrics.json" ]; then
+        mode_plan "cldyn_seed$seed" "$DATA_ROOT"
+        [ -z "$PLAN_WHY" ] || die "select: $PLAN_WHY"
+        log "select: cldyn_seed$seed on the train split"
+        DET_EVAL_PANELS=no det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$DATA_ROOT" "$TRAIN_SPLIT" no \
+            "${PLAN_OPTS[@]}"
+    fi
+}
+if has_stage select_eval; then
+    for seed in "${SEED_LIST[@]}"; do select_metrics "$seed"; done
+fi
 if has_stage select; then
     if [ -f "$WORK/cldyn_selected" ]; then
         log "select: done (seed $(cut -f1 "$WORK/cldyn_selected"))"
@@ -429,19 +451,13 @@ if has_stage select; then
             ck="$(run_final "cldyn_seed$seed")"
             [ -n "$ck" ] || die "select needs cldyn_seed$seed: $(run_state "cldyn_seed$seed")"
             if [ ${#SEED_LIST[@]} -eq 1 ]; then rows+=("$seed	$ck	-"); break; fi
-            out="$WORK/select/cldyn_seed$seed"
-            if [ ! -f "$out/metrics.json" ]; then
-                mode_plan "cldyn_seed$seed" "$DATA_ROOT"
-                [ -z "$PLAN_WHY" ] || die "select: $PLAN_WHY"
-                log "select: cldyn_seed$seed on the train split"
-                det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$DATA_ROOT" "$TRAIN_SPLIT" no "${PLAN_OPTS[@]}"
-            fi
-            m="$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics']['coco/bbox_mAP'])" "$out/metrics.json")"
+            select_metrics "$seed"
+            m="$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics']['coco/bbox_mAP'])" "$WORK/select/cldyn_seed$seed/metrics.json")"
             rows+=("$seed	$ck	$m")
         done
         # median by mAP (lower middle for an even count; ties: the smaller seed)
-        printf '%s\n' "${rows[@]}" | sort -t$'\t' -k3,3g -k1,1n > "$WORK/select/ranking.tsv" 2>/dev/null \
-            || { mkdir -p "$WORK/select"; printf '%s\n' "${rows[@]}" | sort -t$'\t' -k3,3g -k1,1n > "$WORK/select/ranking.tsv"; }
+        mkdir -p "$WORK/select"
+        printf '%s\n' "${rows[@]}" | sort -t$'\t' -k3,3g -k1,1n > "$WORK/select/ranking.tsv"
         n=${#rows[@]}
         sed -n "$(( (n + 1) / 2 ))p" "$WORK/select/ranking.tsv" > "$WORK/cldyn_selected"
         log "select: seed $(cut -f1 "$WORK/cldyn_selected") (train mAP $(cut -f3 "$WORK/cldyn_selected"); ranking in $WORK/select/ranking.tsv)"
