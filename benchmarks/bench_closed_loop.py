@@ -39,18 +39,15 @@ import sys
 import time
 
 import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.structures import InstanceData, PixelData
+from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-
-from mmengine.config import Config  # noqa: E402
-from mmengine.optim import OptimWrapper  # noqa: E402
-from mmengine.structures import InstanceData, PixelData  # noqa: E402
-from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
-
-from cldyn_mm.models.closed_loop.closed_loop_cldyn import PHASES  # noqa: E402
-from cldyn_mm.models.losses.reward_penalty_loss import reward_penalty_loss  # noqa: E402
-from cldyn_mm.registry import MODELS  # noqa: E402
-from cldyn_mm.utils import register_all_modules  # noqa: E402
+from cldyn_mm.models.closed_loop.closed_loop_cldyn import PHASES
+from cldyn_mm.models.losses.reward_penalty_loss import reward_penalty_loss
+from cldyn_mm.registry import MODELS
+from cldyn_mm.utils import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASK_CONFIGS = {

@@ -43,8 +43,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-
 CASES = ('vfn', 'rsc', 'loop')
 LABELS = {'vfn': 'VFN alone', 'rsc': 'VFN+RSC batched', 'loop': 'VFN+RSC loop reference'}
 

@@ -25,18 +25,14 @@ import sys
 import time
 from pathlib import Path
 
+import _reference_metrics as ref  # benchmarks/, next to this script
 import numpy as np
 import torch
 
+from cldyn_mm.evaluation.functional import FUSION_METRIC_NAMES, compute_fusion_metrics, load_grey
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO))
-
-import _reference_metrics as ref  # noqa: E402
-
-from cldyn_mm.evaluation.functional import (FUSION_METRIC_NAMES,  # noqa: E402
-                                            compute_fusion_metrics, load_grey)
 
 
 def parse_args():

@@ -27,17 +27,13 @@ import argparse
 import os
 import os.path as osp
 import platform
-import sys
 import tempfile
 import time
 
 import torch
 import torch.nn as nn
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
-sys.path.insert(0, ROOT)
-sys.path.insert(0, HERE)
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):

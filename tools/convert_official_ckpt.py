@@ -28,7 +28,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)  # run from a checkout
 
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'fusion', 'cldyn_fusion.py')
 
@@ -254,7 +253,6 @@ def fit_to_model(out: Dict[str, torch.Tensor], origin: Dict[str, str],
 def build_target(config: str) -> torch.nn.Module:
     """The model of ``config`` (its ``vfn_checkpoint`` ignored), on the CPU."""
     from mmengine.config import Config
-
     from mmengine.registry import init_default_scope
 
     import cldyn_mm.models  # noqa: F401 - registers the models (and nothing heavier)

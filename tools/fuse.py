@@ -16,9 +16,9 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
+from cldyn_mm.utils.cli import run_cli
 
 DEFAULT_MODEL = 'vfn_ivif'
 
@@ -113,19 +113,7 @@ def main(argv=None):
 
 def cli(argv=None) -> int:
     """``main`` with errors as one line on stderr (exit code 1); ``--debug`` re-raises."""
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print('fuse.py: interrupted (rerun to resume)', file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 - every failure becomes one line
-        if '--debug' in argv:
-            raise
-        msg = ' '.join(str(e).split()) or type(e).__name__
-        print(f'fuse.py: error: {msg} (--debug shows the traceback)', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main, argv, prog='fuse.py', interrupted='rerun to resume')
 
 
 if __name__ == '__main__':

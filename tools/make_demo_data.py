@@ -15,11 +15,7 @@ import os.path as osp
 import sys
 import time
 
-try:
-    from cldyn_mm.datasets.demo import generate_demo_dataset, render_contact_sheet
-except ImportError:  # run from a checkout that is not installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from cldyn_mm.datasets.demo import generate_demo_dataset, render_contact_sheet
+from cldyn_mm.datasets.demo import generate_demo_dataset, render_contact_sheet
 
 
 def parse_args(argv=None):

@@ -31,12 +31,10 @@ import sys
 import time
 from typing import Dict, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from cldyn_mm.utils.run_config import (limit_datasets, main_process_loaders,  # noqa: E402
-                                       rescale_pipelines, set_data_root)
+from cldyn_mm.utils.run_config import (limit_datasets, main_process_loaders, rescale_pipelines,
+                                       set_data_root)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {

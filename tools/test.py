@@ -9,19 +9,15 @@ GPUs, gloo on CPUs, see cldyn_mm/utils/distributed.py).
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from cldyn_mm.utils import register_all_modules  # noqa: E402
-from cldyn_mm.utils.checkpoint import trust_checkpoints_globally  # noqa: E402
-from cldyn_mm.utils.distributed import (setup_cpu_distributed,  # noqa: E402
-                                        teardown_distributed)
-from cldyn_mm.utils.run_config import load_run_config  # noqa: E402
+from cldyn_mm.utils import register_all_modules
+from cldyn_mm.utils.checkpoint import trust_checkpoints_globally
+from cldyn_mm.utils.distributed import setup_cpu_distributed, teardown_distributed
+from cldyn_mm.utils.run_config import load_run_config
 
 
 def parse_args(argv=None):

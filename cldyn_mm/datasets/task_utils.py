@@ -7,8 +7,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .paired_image_dataset import (IMAGE_EXTENSIONS, list_images, pair_by_stem,
-                                   resolve_pair_folders)
+from .paired_image_dataset import IMAGE_EXTENSIONS, list_images, pair_by_stem, resolve_pair_folders
 
 
 def image_size(path: str) -> Tuple[int, int]:

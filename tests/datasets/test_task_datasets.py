@@ -10,8 +10,8 @@ from task_data_helpers import (OBJECTS, make_fmb_layout, make_m3fd_layout, make_
                                voc_xml, write)
 
 from cldyn_mm.datasets import (DemoDetDataset, DemoSegDataset, DemoSODDataset, FMBSegDataset,
-                               M3FDDataset, MSRSDetDataset, MSRSSegDataset,
-                               PairedCocoDetDataset, PairedYOLODetDataset, VTSODDataset)
+                               M3FDDataset, MSRSDetDataset, MSRSSegDataset, PairedCocoDetDataset,
+                               PairedYOLODetDataset, VTSODDataset)
 from cldyn_mm.datasets.demo import generate_demo_dataset
 
 DET_PIPE = [dict(type='LoadIRVisPair'), dict(type='mmdet.LoadAnnotations', with_bbox=True),

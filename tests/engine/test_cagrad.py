@@ -4,8 +4,7 @@ import itertools
 import pytest
 import torch
 
-from cldyn_mm.engine.multitask import (cagrad_weights, combine_task_gradients,
-                                       project_to_simplex)
+from cldyn_mm.engine.multitask import cagrad_weights, combine_task_gradients, project_to_simplex
 from cldyn_mm.models.losses import RewardPenaltyLoss, reward_penalty_loss
 
 

@@ -5,9 +5,8 @@ Covers: logging of the per-task values, validation in cldyn mode with ``<task>/`
 best.pth, exact resume (Gumbel noise and random augmentation on), the three-task config, and
 the errors raised before training starts (empty dataloader, checkpoint of another config).
 """
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 import torch

@@ -3,8 +3,7 @@ draws act as image weights, and paired intervals are paired."""
 import numpy as np
 import pytest
 
-from cldyn_mm.evaluation.functional.coco_bootstrap import (CocoImageEvaluation,
-                                                           bootstrap_map)
+from cldyn_mm.evaluation.functional.coco_bootstrap import CocoImageEvaluation, bootstrap_map
 
 pytest.importorskip('pycocotools')
 

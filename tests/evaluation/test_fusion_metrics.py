@@ -8,11 +8,11 @@ import pytest
 import torch
 from fusion_eval_helpers import DATASETS, crop, real_pairs, simple_fusions
 
-from cldyn_mm.evaluation.functional import (FUSION_METRIC_FUNCS, FUSION_METRIC_NAMES,
-                                            FusionSources, compute_fusion_metrics, fusion_en,
-                                            fusion_mi, fusion_qabf, fusion_qcb, fusion_qcv,
-                                            fusion_ssim, fusion_vif, load_grey,
-                                            resolve_metric_names, rgb_float_to_grey)
+from cldyn_mm.evaluation.functional import (FUSION_METRIC_FUNCS, FUSION_METRIC_NAMES, FusionSources,
+                                            compute_fusion_metrics, fusion_en, fusion_mi,
+                                            fusion_qabf, fusion_qcb, fusion_qcv, fusion_ssim,
+                                            fusion_vif, load_grey, resolve_metric_names,
+                                            rgb_float_to_grey)
 
 RTOL = 1e-4
 CHEAP = ('EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'CC', 'MSE', 'PSNR', 'Qabf', 'SSIM')
@@ -330,8 +330,8 @@ def test_fft_filters_equal_direct_filtering():
     equal the direct shifted-slice filters, on odd/even and non-fast sizes."""
     from cldyn_mm.evaluation.functional._fusion_ops import (PackedSpectrum, ValidFilterBank,
                                                             box_mean_valid, centred_filter_real,
-                                                            conv3x3_same_zero,
-                                                            sep_filter_valid, sobel_same_zero)
+                                                            conv3x3_same_zero, sep_filter_valid,
+                                                            sobel_same_zero)
     g = torch.Generator().manual_seed(0)
     for H, W in ((61, 77), (64, 96), (97, 131)):
         x = torch.rand(3, H, W, generator=g, dtype=torch.float64) * 255

@@ -12,8 +12,8 @@ from fusion_eval_helpers import real_pairs
 from mmengine.structures import BaseDataElement
 
 from cldyn_mm.evaluation import FusionQualityMetric
-from cldyn_mm.evaluation.functional import (FUSION_METRIC_NAMES, compute_fusion_metrics,
-                                            load_grey, rgb_float_to_grey)
+from cldyn_mm.evaluation.functional import (FUSION_METRIC_NAMES, compute_fusion_metrics, load_grey,
+                                            rgb_float_to_grey)
 from cldyn_mm.registry import METRICS
 
 

@@ -207,6 +207,7 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
     """--weights zoo: no training, the models of a model index (here: random weights under a
     test index, CLDYN_MODEL_INDEX) on another root of the same layout."""
     import importlib.util
+
     import torch
     root = shared_data / 'det' / 'MSRS'
     if not (root / 'fused' / 'SeAFusion').is_dir():

@@ -15,6 +15,7 @@ from cldyn_mm.engine.multitask import cagrad_weights
 from cldyn_mm.models.closed_loop import ClosedLoopCLDyN, NonFiniteTaskLoss
 from cldyn_mm.registry import MODELS
 from cldyn_mm.structures import FusionDataSample
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')

@@ -13,8 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cldyn_mm.models.fusion import A2SIBlock, BasisVectorBank, RSCChain
-from cldyn_mm.models.fusion import a2si
+from cldyn_mm.models.fusion import A2SIBlock, BasisVectorBank, RSCChain, a2si
 from cldyn_mm.models.fusion.a2si import TaskSequenceEncoder, pooled_conv_stack, task_sequence
 
 C, K, S, V = 8, 4, 4, 32

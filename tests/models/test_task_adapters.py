@@ -19,8 +19,8 @@ from mmengine.model import BaseModule
 import cldyn_mm.evaluation.metrics.sod_metric  # noqa: F401  (registers SODMetric)
 from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.models.data_preprocessors import PairedDataPreprocessor
-from cldyn_mm.models.task_adapters import (BaseTaskAdapter, MMDetTaskAdapter,
-                                           MMSegTaskAdapter, SaliencyIoULoss, SODTaskAdapter)
+from cldyn_mm.models.task_adapters import (BaseTaskAdapter, MMDetTaskAdapter, MMSegTaskAdapter,
+                                           SaliencyIoULoss, SODTaskAdapter)
 from cldyn_mm.registry import DATASETS, METRICS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]

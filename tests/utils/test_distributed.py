@@ -3,8 +3,7 @@ import pytest
 from mmengine.config import Config
 
 from cldyn_mm.utils.distributed import (CPU_DDP_WRAPPER, adapt_cfg_for_cpu_distributed,
-                                        launcher_env, revert_sync_bn_cfg,
-                                        setup_cpu_distributed)
+                                        launcher_env, revert_sync_bn_cfg, setup_cpu_distributed)
 
 
 def _cfg(**extra):

@@ -20,12 +20,11 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from cldyn_mm.deployment import (DEFAULT_OPSET, DEFAULT_SHAPE, DEFAULT_TASK_SHAPE,  # noqa: E402
-                                 MIN_OPSET, ExportError, check_opset, check_shape)
+from cldyn_mm.deployment import (DEFAULT_OPSET, DEFAULT_SHAPE, DEFAULT_TASK_SHAPE, MIN_OPSET,
+                                 ExportError, check_opset, check_shape)
+from cldyn_mm.utils.cli import run_cli
 
 PROG = 'pytorch2onnx.py'
 SUPPORTED = ('VFNFuser', 'CLDyNFuser')
@@ -201,21 +200,7 @@ def main(argv=None) -> dict:
 
 def cli(argv=None) -> int:
     """``main`` with errors as one line on stderr (exit code 1); ``--debug`` re-raises."""
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print(f'{PROG}: interrupted', file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 - every failure becomes one line
-        if '--debug' in argv:
-            raise
-        msg = ' '.join(str(e).split()) or type(e).__name__
-        if len(msg) > 400:  # e.g. the key lists of a checkpoint that does not fit
-            msg = msg[:400] + ' ...'
-        print(f'{PROG}: error: {msg} (--debug shows the traceback)', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main, argv, prog=PROG)
 
 
 if __name__ == '__main__':

@@ -18,14 +18,13 @@ import os.path as osp
 import sys
 import time
 
+import cv2
+import numpy as np
+from mmengine.hooks import Hook
+
+from cldyn_mm.registry import HOOKS
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from mmengine.hooks import Hook  # noqa: E402
-
-from cldyn_mm.registry import HOOKS  # noqa: E402
 
 
 @HOOKS.register_module(force=True)

@@ -20,8 +20,6 @@ import sys
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 #: eval mode -> (input, detector), in table order
 MODES = [
@@ -81,8 +79,7 @@ def describe(mode, zoo=False):
 
 def bootstrap(work, modes, samples, seed):
     """Joint bootstrap of the modes that have COCO json files, grouped by image set."""
-    from cldyn_mm.evaluation.functional.coco_bootstrap import (CocoImageEvaluation,
-                                                               bootstrap_map)
+    from cldyn_mm.evaluation.functional.coco_bootstrap import CocoImageEvaluation, bootstrap_map
     evs = {}
     for mode in modes:
         d = osp.join(work, 'eval', mode)

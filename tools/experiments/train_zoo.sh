@@ -49,6 +49,7 @@ fi
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 cd "$REPO"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's package, also from a copy
 export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 log() { echo "[train_zoo $(date '+%F %T')] $*"; }
 

@@ -20,7 +20,7 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from cldyn_mm.utils.cli import run_cli
 
 #: config keys that name checkpoints to load at build time; cleared for the strict check
 CHECKPOINT_KEYS = ('checkpoint', 'fuser_checkpoint', 'vfn_checkpoint', 'init_cfg', 'load_from')
@@ -88,16 +88,10 @@ def main(argv=None):
     return 0
 
 
-def cli(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        return main(argv)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
-        if '--debug' in argv:
-            raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f'pack_zoo_model.py: error: {msg} (--debug shows the traceback)', file=sys.stderr)
-        return 1
+def cli(argv=None) -> int:
+    """``main`` with errors as one line on stderr (exit code 1); ``--debug`` re-raises."""
+    return run_cli(main, argv, prog='pack_zoo_model.py',
+                   errors=(FileNotFoundError, KeyError, ValueError, RuntimeError))
 
 
 if __name__ == '__main__':

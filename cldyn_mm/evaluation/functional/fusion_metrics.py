@@ -20,10 +20,9 @@ from typing import Callable, Dict, Iterable, NamedTuple, Optional, Tuple
 
 import torch
 
-from ._fusion_ops import (PackedSpectrum, ValidFilterBank, as_batch, batched_bincount,
-                          block_sum, box_mean_valid, check_same_shape, fft_response,
-                          fft_sep_filter_same_zero, freqspace_meshgrid, integer_levels,
-                          normalize1, sobel_same_zero)
+from ._fusion_ops import (PackedSpectrum, ValidFilterBank, as_batch, batched_bincount, block_sum,
+                          box_mean_valid, check_same_shape, fft_response, fft_sep_filter_same_zero,
+                          freqspace_meshgrid, integer_levels, normalize1, sobel_same_zero)
 
 Tensor = torch.Tensor
 
