@@ -70,8 +70,11 @@ def step_before(self, task, inputs, data_samples):
     with record_function(PHASES['task_loss']):
         loss_comp = adapter.total_loss(adapter.loss(comp, data_samples))
     loss = reward_penalty_loss(loss_comp, loss_plain, self.penalty_weight)
-    return dict(loss=loss, loss_plain=loss_plain, loss_comp=loss_comp,
-                penalty=torch.relu(loss_comp.detach() - loss_plain))
+    return dict(
+        loss=loss,
+        loss_plain=loss_plain,
+        loss_comp=loss_comp,
+        penalty=torch.relu(loss_comp.detach() - loss_plain))
 
 
 def build_model(task: str, bf16: bool) -> torch.nn.Module:
@@ -81,8 +84,8 @@ def build_model(task: str, bf16: bool) -> torch.nn.Module:
     path, key = TASK_CONFIGS[task]
     adapter = Config.fromfile(osp.join(REPO, path))[key].to_dict()
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='ClosedLoopCLDyN', fuser=fuser, tasks={task: adapter},
-                              bf16_autocast=bf16))
+    model = MODELS.build(
+        dict(type='ClosedLoopCLDyN', fuser=fuser, tasks={task: adapter}, bf16_autocast=bf16))
     with torch.no_grad():
         for chain in (model.fuser.rsc_ir, model.fuser.rsc_vis):
             for name, p in chain.named_parameters():
@@ -93,24 +96,23 @@ def build_model(task: str, bf16: bool) -> torch.nn.Module:
 
 def make_batch(task: str, n: int, width: int, height: int, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    inputs = [torch.randint(0, 256, (4, height, width), generator=g, dtype=torch.uint8)
-              for _ in range(n)]
+    inputs = [
+        torch.randint(0, 256, (4, height, width), generator=g, dtype=torch.uint8) for _ in range(n)
+    ]
     samples = []
     for _ in range(n):
-        meta = dict(img_shape=(height, width), ori_shape=(height, width),
-                    scale_factor=(1., 1.))
+        meta = dict(img_shape=(height, width), ori_shape=(height, width), scale_factor=(1., 1.))
         if task == 'det':
             from mmdet.structures import DetDataSample
             s = DetDataSample(metainfo=meta)
             xy = torch.rand(5, 2, generator=g) * torch.tensor([width * 0.8, height * 0.8])
             wh = 8 + torch.rand(5, 2, generator=g) * torch.tensor([width, height]) * 0.15
-            s.gt_instances = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
-                                          labels=torch.randint(0, 3, (5, ), generator=g))
+            s.gt_instances = InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1), labels=torch.randint(0, 3, (5, ), generator=g))
         else:
             from mmseg.structures import SegDataSample
             s = SegDataSample(metainfo=meta)
-            s.gt_sem_seg = PixelData(
-                data=torch.randint(0, 6, (1, height, width), generator=g))
+            s.gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, height, width), generator=g))
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -142,19 +144,27 @@ def compare(models: dict, task: str, batch: dict) -> dict:
         res = m.task_losses(task, data['inputs'], data['data_samples'])
         params = m.trainable_parameters()
         grads = torch.autograd.grad(res['loss'], params, allow_unused=True)
-        flat = torch.cat([torch.zeros(p.numel()) if g is None else g.detach().reshape(-1).cpu()
-                          for p, g in zip(params, grads)])
-        out[name] = dict(L0=float(res['loss_plain']), L1=float(res['loss_comp']),
-                         loss=float(res['loss']), grad=flat.double())
+        flat = torch.cat([
+            torch.zeros(p.numel()) if g is None else g.detach().reshape(-1).cpu()
+            for p, g in zip(params, grads)
+        ])
+        out[name] = dict(
+            L0=float(res['loss_plain']),
+            L1=float(res['loss_comp']),
+            loss=float(res['loss']),
+            grad=flat.double())
     a, b = out['before'], out['after']
 
     def rel(x, y):
         return abs(x - y) / max(abs(x), 1e-12)
-    return dict(L0=rel(a['L0'], b['L0']), L1=rel(a['L1'], b['L1']),
-                loss=rel(a['loss'], b['loss']),
-                grad=float((a['grad'] - b['grad']).norm() / a['grad'].norm().clamp_min(1e-30)),
-                grad_max=float(((a['grad'] - b['grad']).abs().max()
-                                / a['grad'].abs().max().clamp_min(1e-30))))
+
+    return dict(
+        L0=rel(a['L0'], b['L0']),
+        L1=rel(a['L1'], b['L1']),
+        loss=rel(a['loss'], b['loss']),
+        grad=float((a['grad'] - b['grad']).norm() / a['grad'].norm().clamp_min(1e-30)),
+        grad_max=float(
+            ((a['grad'] - b['grad']).abs().max() / a['grad'].abs().max().clamp_min(1e-30))))
 
 
 def sync(device: str) -> None:
@@ -198,13 +208,18 @@ def run_case(task, width, height, args) -> dict:
     for _ in range(args.repeat):
         for v in VARIANTS:
             times[v].append(timed_step(models[v], wrappers[v], batch, task, args.device))
-    phases = {v: phase_times(models[v], wrappers[v], batch, task, args.device)
-              for v in VARIANTS}
+    phases = {v: phase_times(models[v], wrappers[v], batch, task, args.device) for v in VARIANTS}
     peak = None
     if args.device.startswith('cuda'):
         peak = torch.cuda.max_memory_allocated() / 2**20
-    return dict(task=task, size=f'{width}x{height}', batch=args.batch, diffs=diffs,
-                times=times, phases=phases, peak_mib=peak)
+    return dict(
+        task=task,
+        size=f'{width}x{height}',
+        batch=args.batch,
+        diffs=diffs,
+        times=times,
+        phases=phases,
+        peak_mib=peak)
 
 
 def machine(args) -> str:
@@ -214,8 +229,8 @@ def machine(args) -> str:
         cpu = platform.processor() or 'cpu'
         try:
             with open('/proc/cpuinfo') as f:
-                cpu = next(line.split(':', 1)[1].strip() for line in f
-                           if line.startswith('model name'))
+                cpu = next(
+                    line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
         except (OSError, StopIteration):
             pass
         dev = f'{cpu}, {torch.get_num_threads()} thread(s)'
@@ -225,10 +240,11 @@ def machine(args) -> str:
 
 def table(results, args) -> str:
     cols = ['frozen', 'compensated', 'task_loss', 'backward', 'combine', 'step']
-    lines = [f'Closed-loop step, {machine(args)}', '',
-             '| task | size | variant | s/iter mean | best | ' + ' | '.join(cols)
-             + ' | speed-up (mean) |',
-             '|' + '---|' * (len(cols) + 6)]
+    lines = [
+        f'Closed-loop step, {machine(args)}', '',
+        '| task | size | variant | s/iter mean | best | ' + ' | '.join(cols) +
+        ' | speed-up (mean) |', '|' + '---|' * (len(cols) + 6)
+    ]
     for r in results:
         mean = {v: sum(t) / len(t) for v, t in r['times'].items()}
         for v in VARIANTS:
@@ -244,8 +260,10 @@ def table(results, args) -> str:
                      f"{d['grad']:.1e}, largest entry {d['grad_max']:.1e}")
     if any(r['peak_mib'] for r in results):
         lines.append('')
-        lines += [f"- peak GPU memory {r['task']} {r['size']}: {r['peak_mib']:.0f} MiB"
-                  for r in results if r['peak_mib']]
+        lines += [
+            f"- peak GPU memory {r['task']} {r['size']}: {r['peak_mib']:.0f} MiB" for r in results
+            if r['peak_mib']
+        ]
     return '\n'.join(lines)
 
 

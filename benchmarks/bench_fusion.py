@@ -67,8 +67,7 @@ def loop_block(block, bank, task_feat, feat):
 
     bf = block.basis_filter
     normed = flat / (flat.pow(2).mean(1, keepdim=True).sqrt() + 1e-8)
-    task_emb = bf.task_embed.conv2(F.leaky_relu(bf.task_embed.conv1(normed[:, None]),
-                                                0.2)).mean(2)
+    task_emb = bf.task_embed.conv2(F.leaky_relu(bf.task_embed.conv1(normed[:, None]), 0.2)).mean(2)
     query = bf.query(torch.cat([task_emb, bf.img_embed(feat).mean((2, 3))], 1))
 
     responses = []
@@ -116,8 +115,10 @@ def build_model(seed: int = 0):
     from cldyn_mm.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     torch.manual_seed(seed)
-    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                                   'fusion', 'cldyn_fusion.py'))
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'fusion',
+            'cldyn_fusion.py'))
     model = MODELS.build(cfg.model)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -127,8 +128,8 @@ def build_model(seed: int = 0):
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
         for chain in (model.rsc_ir, model.rsc_vis):
             for block in chain.blocks:
-                block.zero_conv.weight.copy_(0.1 * torch.randn(block.zero_conv.weight.shape,
-                                                               generator=g))
+                block.zero_conv.weight.copy_(0.1 *
+                                             torch.randn(block.zero_conv.weight.shape, generator=g))
     return model.eval()
 
 
@@ -136,8 +137,8 @@ def make_inputs(batch, height, width, task_shape, device, seed=1):
     from cldyn_mm.utils.colour import rgb_to_ycbcr
     g = torch.Generator().manual_seed(seed)
     vis = torch.rand(batch, 3, height, width, generator=g)
-    inputs = dict(ir=torch.rand(batch, 1, height, width, generator=g), vis=vis,
-                  vis_ycbcr=rgb_to_ycbcr(vis))
+    inputs = dict(
+        ir=torch.rand(batch, 1, height, width, generator=g), vis=vis, vis_ycbcr=rgb_to_ycbcr(vis))
     task = torch.randn(batch, *task_shape, generator=g)
     return {k: v.to(device) for k, v in inputs.items()}, task.to(device)
 
@@ -162,11 +163,15 @@ def _setup(args):
         'loop': lambda: loop_fuse_y(model, inputs, task),
     }
     if args.bf16:
+
         def autocast(run):
+
             def wrapped():
                 with torch.autocast(device.type, dtype=torch.bfloat16):
                     return run().float()
+
             return wrapped
+
         runs = {case: autocast(run) for case, run in runs.items()}
     return device, runs
 
@@ -215,10 +220,16 @@ def timing_worker(args) -> None:
 
 
 def _worker_cmd(args, batch, device):
-    cmd = [sys.executable, osp.abspath(__file__), '--batch', str(batch), '--height',
-           str(args.height), '--width', str(args.width), '--repeat', str(args.repeat),
-           '--warmup', str(args.warmup), '--device', device, '--task-shape',
-           *map(str, args.task_shape), '--cases', *args.cases]
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__), '--batch',
+        str(batch), '--height',
+        str(args.height), '--width',
+        str(args.width), '--repeat',
+        str(args.repeat), '--warmup',
+        str(args.warmup), '--device', device, '--task-shape', *map(str, args.task_shape), '--cases',
+        *args.cases
+    ]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     if args.bf16:
@@ -238,15 +249,19 @@ def main(argv=None):
     p.add_argument('--height', type=int, default=480)
     p.add_argument('--width', type=int, default=640)
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8])
-    p.add_argument('--task-shape', type=int, nargs='+', default=[512, 15, 20],
-                   help='task feature shape without the batch dimension')
+    p.add_argument(
+        '--task-shape',
+        type=int,
+        nargs='+',
+        default=[512, 15, 20],
+        help='task feature shape without the batch dimension')
     p.add_argument('--repeat', type=int, default=3, help='timed runs per case')
     p.add_argument('--warmup', type=int, default=1, help='untimed runs per case before them')
-    p.add_argument('--device', nargs='+', default=None,
-                   help="devices (default: cpu, and cuda when available)")
+    p.add_argument(
+        '--device', nargs='+', default=None, help="devices (default: cpu, and cuda when available)")
     p.add_argument('--cases', nargs='+', default=list(CASES), choices=CASES)
-    p.add_argument('--threads', type=int, default=0,
-                   help='CPU threads (default: torch default, one per core)')
+    p.add_argument(
+        '--threads', type=int, default=0, help='CPU threads (default: torch default, one per core)')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast for every case')
     p.add_argument('--worker', choices=('memory', 'timing'), help=argparse.SUPPRESS)
     p.add_argument('--case', choices=CASES, help=argparse.SUPPRESS)
@@ -273,29 +288,35 @@ def main(argv=None):
                 peaks, outputs = {}, {}
                 for case in args.cases:
                     path = osp.join(tmp, f'{device}_{batch}_{case}.pt')
-                    peaks[case] = _run(base_cmd + ['--worker', 'memory', '--case', case,
-                                                   '--save-output', path],
-                                       f'memory run of {case}, batch {batch}, {device}')
+                    peaks[case] = _run(
+                        base_cmd + ['--worker', 'memory', '--case', case, '--save-output', path],
+                        f'memory run of {case}, batch {batch}, {device}')
                     outputs[case] = torch.load(path)
                 times = _run(base_cmd + ['--worker', 'timing'],
                              f'timing run, batch {batch}, {device}')['times']
                 ms = {c: 1000 * sum(t) / len(t) / batch for c, t in times.items()}
                 best = {c: 1000 * min(t) / batch for c, t in times.items()}
                 for case in args.cases:
-                    print(f"{device:<6} {batch:>5}  {LABELS[case]:<24} {ms[case]:>10.1f} "
-                          f"{best[case]:>10.1f} {1000 / ms[case]:>9.1f} "
-                          f"{peaks[case]['peak_mib']:>9.0f}", flush=True)
+                    print(
+                        f"{device:<6} {batch:>5}  {LABELS[case]:<24} {ms[case]:>10.1f} "
+                        f"{best[case]:>10.1f} {1000 / ms[case]:>9.1f} "
+                        f"{peaks[case]['peak_mib']:>9.0f}",
+                        flush=True)
                 if 'rsc' in outputs and 'loop' in outputs:
                     diff = (outputs['rsc'] - outputs['loop']).abs().max().item()
                     limit = 2e-2 if args.bf16 else 1e-4
-                    print(f"{device:<6} {batch:>5}  batched vs loop: "
-                          f"{ms['loop'] / ms['rsc']:.2f}x faster (best runs: "
-                          f"{best['loop'] / best['rsc']:.2f}x), max |diff| {diff:.2e} "
-                          f"({'ok' if diff <= limit else 'MISMATCH'})", flush=True)
+                    print(
+                        f"{device:<6} {batch:>5}  batched vs loop: "
+                        f"{ms['loop'] / ms['rsc']:.2f}x faster (best runs: "
+                        f"{best['loop'] / best['rsc']:.2f}x), max |diff| {diff:.2e} "
+                        f"({'ok' if diff <= limit else 'MISMATCH'})",
+                        flush=True)
                 if 'rsc' in outputs and 'vfn' in outputs:
                     change = (outputs['rsc'] - outputs['vfn']).abs().max().item()
-                    print(f"{device:<6} {batch:>5}  compensation changes the output by up to "
-                          f"{change:.3f}", flush=True)
+                    print(
+                        f"{device:<6} {batch:>5}  compensation changes the output by up to "
+                        f"{change:.3f}",
+                        flush=True)
 
 
 if __name__ == '__main__':

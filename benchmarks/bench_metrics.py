@@ -46,8 +46,7 @@ def parse_args():
     p.add_argument('--pairs', type=int, default=12, help='number of pairs (sorted by stem)')
     p.add_argument('--metrics', nargs='+', default=list(FUSION_METRIC_NAMES))
     p.add_argument('--repeats', type=int, default=3, help='torch timing: best of N runs')
-    p.add_argument(
-        '--batch-size', type=int, default=4, help='pairs per torch call (CPU); GPU: all')
+    p.add_argument('--batch-size', type=int, default=4, help='pairs per torch call (CPU); GPU: all')
     p.add_argument('--skip-reference', action='store_true', help='time the torch code only')
     p.add_argument(
         '--threads',
@@ -83,8 +82,7 @@ def time_torch(A, B, F, metrics, device, batch, repeats):
     def run():
         out = {m: [] for m in metrics}
         for i in range(0, n, batch):
-            res = compute_fusion_metrics(tA[i:i + batch], tB[i:i + batch], tF[i:i + batch],
-                                         metrics)
+            res = compute_fusion_metrics(tA[i:i + batch], tB[i:i + batch], tF[i:i + batch], metrics)
             for m in metrics:
                 out[m].append(res[m])
         sync(device)

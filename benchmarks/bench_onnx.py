@@ -44,8 +44,11 @@ def parse_args(argv=None):
     p.add_argument('--task-shape', type=int, nargs=3, default=[512, 15, 20])
     p.add_argument('--repeat', type=int, default=3)
     p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--threads', type=int, default=None,
-                   help='intra-op threads of torch and onnxruntime (default: the CPU count)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='intra-op threads of torch and onnxruntime (default: the CPU count)')
     p.add_argument('--models', nargs='+', default=['vfn', 'cldyn'], choices=['vfn', 'cldyn'])
     p.add_argument('--opset', type=int, default=17)
     return p.parse_args(argv)
@@ -87,8 +90,10 @@ def machine_info(threads: int) -> str:
                     break
     except OSError:
         pass
-    simd = [f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile')
-            if f in flags]
+    simd = [
+        f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile')
+        if f in flags
+    ]
     load = ' '.join(f'{x:.2f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else '?'
     import onnxruntime as ort
     return (f'{cpu}, {os.cpu_count()} logical CPUs ({", ".join(simd) or "no AVX2"}), '
@@ -114,8 +119,9 @@ def main(argv=None):
             t0 = time.time()
             export_onnx(fuser, path, (64, 80), args.opset, (16, 5, 7))  # axes are dynamic
             export_s = time.time() - t0
-            print(f'{kind}: exported in {export_s:.1f} s ({osp.getsize(path) / 2**20:.1f} MiB)',
-                  flush=True)
+            print(
+                f'{kind}: exported in {export_s:.1f} s ({osp.getsize(path) / 2**20:.1f} MiB)',
+                flush=True)
             session = onnx_session(path, threads)
             wrapper = ExportFuser(fuser).eval()
             inputs = dummy_inputs(kind, shape, args.task_shape, batch=args.batch, seed=1)
@@ -147,9 +153,9 @@ def main(argv=None):
                 rows.append((kind, name, mean * 1e3, min(times[name]) * 1e3, 1 / mean,
                              sum(cpu[name]) / len(cpu[name]) * 1e3, diffs[name]))
             print(f'{kind}: timed', flush=True)
-    print(f'\n{args.width}x{args.height}, batch {args.batch}'
-          + (f', task feature {tuple(args.task_shape)}' if 'cldyn' in args.models else '')
-          + f', {args.repeat} timed runs after {args.warmup} warm-up\n')
+    print(f'\n{args.width}x{args.height}, batch {args.batch}' +
+          (f', task feature {tuple(args.task_shape)}' if 'cldyn' in args.models else '') +
+          f', {args.repeat} timed runs after {args.warmup} warm-up\n')
     print('| model | runtime | wall ms/pair (mean) | wall ms/pair (best) | pairs/s | '
           'CPU ms/pair | max abs diff |')
     print('|---|---|---|---|---|---|---|')

@@ -18,5 +18,4 @@ test_evaluator = val_evaluator
 # 50 epochs of the 1,220 FMB training pairs at batch 4
 train_cfg = dict(max_iters=15250, val_interval=1525)
 default_hooks = dict(
-    checkpoint=dict(interval=1525),
-    best_checkpoint=dict(indicators=dict(seg='mIoU')))
+    checkpoint=dict(interval=1525), best_checkpoint=dict(indicators=dict(seg='mIoU')))

@@ -20,5 +20,4 @@ test_evaluator = val_evaluator
 # 50 epochs of ~3,360 training pairs (80 % of 4,200) at batch 4
 train_cfg = dict(max_iters=42000, val_interval=2000)
 default_hooks = dict(
-    checkpoint=dict(interval=2000),
-    best_checkpoint=dict(indicators=dict(det='pascal_voc/mAP')))
+    checkpoint=dict(interval=2000), best_checkpoint=dict(indicators=dict(det='pascal_voc/mAP')))

@@ -22,5 +22,4 @@ test_evaluator = val_evaluator
 # about 50 epochs of the ~155 training pairs at batch 4
 train_cfg = dict(max_iters=2000, val_interval=250)
 default_hooks = dict(
-    checkpoint=dict(interval=250),
-    best_checkpoint=dict(indicators=dict(det='coco/bbox_mAP')))
+    checkpoint=dict(interval=250), best_checkpoint=dict(indicators=dict(det='coco/bbox_mAP')))

@@ -12,9 +12,10 @@ _base_ = ['./_base_/closed_loop/cldyn_runtime.py']
 
 from mmengine.config import Config as _Config  # noqa: E402
 
-_tasks = dict(det=_Config.fromfile('{{ fileDirname }}/cldyn_m3fd_det.py'),
-              seg=_Config.fromfile('{{ fileDirname }}/cldyn_fmb_seg.py'),
-              sod=_Config.fromfile('{{ fileDirname }}/cldyn_vt5000_sod.py'))
+_tasks = dict(
+    det=_Config.fromfile('{{ fileDirname }}/cldyn_m3fd_det.py'),
+    seg=_Config.fromfile('{{ fileDirname }}/cldyn_fmb_seg.py'),
+    sod=_Config.fromfile('{{ fileDirname }}/cldyn_vt5000_sod.py'))
 
 model = dict(tasks={t: c.model.tasks[t].to_dict() for t, c in _tasks.items()})
 train_dataloader = {t: c.train_dataloader[t].to_dict() for t, c in _tasks.items()}
@@ -28,5 +29,7 @@ train_cfg = dict(max_iters=42000, val_interval=2000)
 default_hooks = dict(
     checkpoint=dict(interval=2000),
     best_checkpoint=dict(indicators={
-        t: c.default_hooks.best_checkpoint.indicators[t] for t, c in _tasks.items()}))
+        t: c.default_hooks.best_checkpoint.indicators[t]
+        for t, c in _tasks.items()
+    }))
 del _Config, _tasks

@@ -11,9 +11,12 @@ _base_ = ['./_base_/datasets/vt5000_sod.py', './_base_/closed_loop/sod_task.py']
 # batch 4 (spec; the dataset base trains saliency networks at 8)
 train_dataloader = dict(
     _delete_=True,
-    sod=dict(batch_size=4, num_workers=2, persistent_workers=True,
-             sampler=dict(type='DefaultSampler', shuffle=True),
-             dataset={{_base_.train_dataloader.dataset}}))
+    sod=dict(
+        batch_size=4,
+        num_workers=2,
+        persistent_workers=True,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        dataset={{_base_.train_dataloader.dataset}}))
 val_dataloader = dict(_delete_=True, sod={{_base_.val_dataloader}})
 val_evaluator = dict(_delete_=True, sod={{_base_.val_evaluator}})
 test_dataloader = val_dataloader
@@ -22,5 +25,4 @@ test_evaluator = val_evaluator
 # 50 epochs of 2,500 training pairs at batch 4
 train_cfg = dict(max_iters=31250, val_interval=3125)
 default_hooks = dict(
-    checkpoint=dict(interval=3125),
-    best_checkpoint=dict(indicators=dict(sod='sod/MAE')))
+    checkpoint=dict(interval=3125), best_checkpoint=dict(indicators=dict(sod='sod/MAE')))

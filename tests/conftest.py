@@ -54,6 +54,7 @@ def mmengine_log():
     from mmengine.logging import MMLogger
 
     class Collect(logging.Handler):
+
         def __init__(self):
             super().__init__(logging.DEBUG)
             self.messages = []

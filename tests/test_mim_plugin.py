@@ -34,14 +34,16 @@ def load_setup_py():
 
 
 # ------------------------------------------------------------------------- add_mim_extension
-@pytest.mark.parametrize('argv, mode', [
-    (['setup.py', 'editable_wheel', '--dist-dir', 'x'], 'symlink'),  # pip install -e (PEP 660)
-    (['setup.py', 'develop'], 'symlink'),
-    (['setup.py', 'bdist_wheel', '--dist-dir', 'x'], 'copy'),  # pip install .
-    (['setup.py', 'sdist'], 'copy'),
-    (['setup.py', 'egg_info'], None),
-    (['setup.py', 'dist_info', '--output-dir', 'x'], None),
-])
+@pytest.mark.parametrize(
+    'argv, mode',
+    [
+        (['setup.py', 'editable_wheel', '--dist-dir', 'x'], 'symlink'),  # pip install -e (PEP 660)
+        (['setup.py', 'develop'], 'symlink'),
+        (['setup.py', 'bdist_wheel', '--dist-dir', 'x'], 'copy'),  # pip install .
+        (['setup.py', 'sdist'], 'copy'),
+        (['setup.py', 'egg_info'], None),
+        (['setup.py', 'dist_info', '--output-dir', 'x'], None),
+    ])
 def test_install_mode_follows_the_setup_command(argv, mode):
     assert load_setup_py().mim_install_mode(argv) == mode
 
@@ -113,15 +115,17 @@ def test_module_runner_arguments(tmp_path, capsys):
 
 def test_module_runner_runs_the_script_as_main_with_its_arguments(tmp_path):
     script = tmp_path / 'tool.py'
-    script.write_text(
-        'import sys, torch\n'
-        'from mmengine.config.utils import MODULE2PACKAGE\n'
-        'from mmengine.logging import HistoryBuffer\n'
-        'assert __name__ == "__main__"\n'
-        'print(sys.argv[1:], "cldyn_mm" in MODULE2PACKAGE,\n'
-        '      HistoryBuffer in torch.serialization.get_safe_globals())\n')
-    proc = subprocess.run([sys.executable, '-m', 'cldyn_mm', str(script), 'a', '--b'],
-                          capture_output=True, text=True, timeout=300,
+    script.write_text('import sys, torch\n'
+                      'from mmengine.config.utils import MODULE2PACKAGE\n'
+                      'from mmengine.logging import HistoryBuffer\n'
+                      'assert __name__ == "__main__"\n'
+                      'print(sys.argv[1:], "cldyn_mm" in MODULE2PACKAGE,\n'
+                      '      HistoryBuffer in torch.serialization.get_safe_globals())\n')
+    proc = subprocess.run([sys.executable, '-m', 'cldyn_mm',
+                           str(script), 'a', '--b'],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "['a', '--b'] True True"
@@ -191,18 +195,25 @@ def mmdet_train_py() -> Path:
 
 def tool_command(tool: str, config: Path, work_dir: Path) -> list:
     if tool == 'mmdet':  # mmdet's own script, unmodified, with cldyn_mm imported first
-        return [sys.executable, '-m', 'cldyn_mm', str(mmdet_train_py()), str(config),
-                '--work-dir', str(work_dir)]
+        return [
+            sys.executable, '-m', 'cldyn_mm',
+            str(mmdet_train_py()),
+            str(config), '--work-dir',
+            str(work_dir)
+        ]
     # this repository's tools/train.py as installed (what `mim train cldyn_mm` runs)
-    return [sys.executable, os.path.join(mim_dir(), 'tools', 'train.py'), str(config),
-            '--work-dir', str(work_dir), '--tensorboard', 'off']
+    return [
+        sys.executable,
+        os.path.join(mim_dir(), 'tools', 'train.py'),
+        str(config), '--work-dir',
+        str(work_dir), '--tensorboard', 'off'
+    ]
 
 
 def run_tool(cmd: list, cwd: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     env.pop('PYTHONPATH', None)  # only what is installed
-    proc = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f'{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
 
 

@@ -92,8 +92,8 @@ def _compile(table: Sequence[Tuple[str, str]]) -> List[Tuple[re.Pattern, str]]:
     for research, ours in table:
         pattern = re.escape(research)
         for slot, names in SPELLINGS.items():
-            pattern = pattern.replace(re.escape('{' + slot + '}'),
-                                      '(?:' + '|'.join(map(re.escape, names)) + ')')
+            pattern = pattern.replace(
+                re.escape('{' + slot + '}'), '(?:' + '|'.join(map(re.escape, names)) + ')')
         pattern = pattern.replace(re.escape('{N}'), r'(?P<N>\d+)')
         pattern = pattern.replace(re.escape('{I}'), r'(?P<I>\d+)')
         rules.append((re.compile('^' + pattern + r'(?P<param>(?:\.[A-Za-z_]\w*)?)$'), ours))
@@ -121,8 +121,8 @@ def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     return state
 
 
-def map_state(state: Dict[str, torch.Tensor], rules, prefix: str, what: str,
-              origin: Dict[str, str], out: Dict[str, torch.Tensor]) -> None:
+def map_state(state: Dict[str, torch.Tensor], rules, prefix: str, what: str, origin: Dict[str, str],
+              out: Dict[str, torch.Tensor]) -> None:
     """Rename ``state`` into ``out`` (``prefix`` + mapped name), recording research names."""
     unknown, duplicate = [], []
     for name, value in _strip_module_prefix(state).items():
@@ -143,8 +143,8 @@ def map_state(state: Dict[str, torch.Tensor], rules, prefix: str, what: str,
     if unknown:
         problems.append(f'{len(unknown)} unexpected key(s): ' + ', '.join(unknown))
     if duplicate:
-        problems.append(f'{len(duplicate)} duplicate key(s) (two spellings of one module?): '
-                        + ', '.join(duplicate))
+        problems.append(f'{len(duplicate)} duplicate key(s) (two spellings of one module?): ' +
+                        ', '.join(duplicate))
     if problems:
         raise ConversionError(f'{what}: ' + '; '.join(problems))
 
@@ -168,8 +168,7 @@ def load_research_file(path: str, trust: bool) -> dict:
     return obj
 
 
-def _check_top_level(obj: dict, path: str, required: Sequence[str],
-                     dropped: Sequence[str]) -> None:
+def _check_top_level(obj: dict, path: str, required: Sequence[str], dropped: Sequence[str]) -> None:
     missing = [k for k in required if k not in obj]
     unknown = [k for k in obj if k not in required and k not in dropped]
     if missing or unknown:
@@ -178,8 +177,9 @@ def _check_top_level(obj: dict, path: str, required: Sequence[str],
             f'{list(dropped)}); missing: {missing or "none"}; unexpected: {unknown or "none"}')
 
 
-def read_research(vfn_path: str, rsc_path: Optional[str], trust: bool = False
-                  ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+def read_research(vfn_path: str,
+                  rsc_path: Optional[str],
+                  trust: bool = False) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """Load the research files and rename every tensor by the tables.
 
     Returns the renamed tensors (research dtypes, the bank as stored) and, per cldyn_mm name,
@@ -235,9 +235,11 @@ def fit_to_model(out: Dict[str, torch.Tensor], origin: Dict[str, str],
 
     missing = [k for k in targets if k not in out]
     unexpected = [f'{origin[k]} (-> {k})' for k in out if k not in targets]
-    wrong = [f'{origin[k]} (-> {k}): {tuple(out[k].shape)}, model has '
-             f'{tuple(targets[k].shape)}' for k in out
-             if k in targets and out[k].shape != targets[k].shape]
+    wrong = [
+        f'{origin[k]} (-> {k}): {tuple(out[k].shape)}, model has '
+        f'{tuple(targets[k].shape)}' for k in out
+        if k in targets and out[k].shape != targets[k].shape
+    ]
     problems = []
     if missing:
         problems.append(f'{len(missing)} missing key(s) (cldyn_mm names): ' + ', '.join(missing))
@@ -273,10 +275,14 @@ def parse_args(argv=None):
     p.add_argument('--vfn', required=True, help="research VFN checkpoint (dict with 'net')")
     p.add_argument('--rsc', help="research RSC checkpoint ('rsc_ir', 'rsc_vi', 'bvb')")
     p.add_argument('--out', required=True, help='output checkpoint path')
-    p.add_argument('--config', default=DEFAULT_CONFIG,
-                   help='config whose model the output must fit (default: %(default)s)')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='load the inputs with full unpickling; only for files you trust')
+    p.add_argument(
+        '--config',
+        default=DEFAULT_CONFIG,
+        help='config whose model the output must fit (default: %(default)s)')
+    p.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the inputs with full unpickling; only for files you trust')
     return p.parse_args(argv)
 
 
@@ -289,14 +295,16 @@ def main(argv=None) -> int:
         if args.rsc is not None:
             model.load_state_dict(state, strict=True)  # the final word on fitting
         else:
-            model.fusion_net.load_state_dict(
-                {k[len(VFN_PREFIX):]: v for k, v in state.items()}, strict=True)
+            model.fusion_net.load_state_dict({
+                k[len(VFN_PREFIX):]: v
+                for k, v in state.items()
+            },
+                                             strict=True)
         meta = dict(
-            converted_from=dict(vfn=osp.abspath(args.vfn),
-                                rsc=osp.abspath(args.rsc) if args.rsc else None),
+            converted_from=dict(
+                vfn=osp.abspath(args.vfn), rsc=osp.abspath(args.rsc) if args.rsc else None),
             converter='tools/convert_official_ckpt.py',
-            config=osp.relpath(args.config, REPO_ROOT) if osp.isabs(args.config) else
-            args.config,
+            config=osp.relpath(args.config, REPO_ROOT) if osp.isabs(args.config) else args.config,
             model=type(model).__name__ if args.rsc is not None else 'VFN only (fusion_net.*)',
             dtype='float32')
         out_dir = osp.dirname(osp.abspath(args.out))

@@ -80,8 +80,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=float,
         default=fn.QCV_ALPHA,
         help='Qcv saliency exponent (the spec: 1; VIFB MATLAB code: 5)')
-    parser.add_argument(
-        '--threads', type=int, help="torch CPU threads (default: torch's default)")
+    parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's default)")
     parser.add_argument(
         '--plot', action='store_true', help='also write summary.png (needs matplotlib)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -228,8 +227,8 @@ def _num(v: float) -> str:
     return format(v, '.10g')
 
 
-def write_outputs(out: Path, results, methods: List[str], stems: List[str],
-                  metrics: Sequence[str], plot: bool) -> Dict[str, Dict[str, float]]:
+def write_outputs(out: Path, results, methods: List[str], stems: List[str], metrics: Sequence[str],
+                  plot: bool) -> Dict[str, Dict[str, float]]:
     """Write per_image.csv, summary.csv, summary.md (and summary.png); return the means."""
     fn = _functional()
     with open(out / 'per_image.csv', 'w', newline='') as f:
@@ -239,8 +238,10 @@ def write_outputs(out: Path, results, methods: List[str], stems: List[str],
             for stem in stems:
                 w.writerow([m, stem, *(_num(results[m][stem][k]) for k in metrics)])
     means = {
-        m: {k: float(sum(results[m][s][k] for s in stems) / len(stems))
-            for k in metrics}
+        m: {
+            k: float(sum(results[m][s][k] for s in stems) / len(stems))
+            for k in metrics
+        }
         for m in methods
     }
     with open(out / 'summary.csv', 'w', newline='') as f:
@@ -306,8 +307,10 @@ def plot_summary(path: Path, means, methods: List[str], metrics: Sequence[str]) 
     for ax, k in zip(axes.flat, metrics):
         vals = [means[m][k] for m in methods]
         ax.bar(range(len(methods)), vals, color=colours)
-        ax.set_title(f'{k} ({"higher" if fn.FUSION_METRIC_INFO[k].higher_is_better else "lower"}'
-                     ' is better)', fontsize=9)
+        ax.set_title(
+            f'{k} ({"higher" if fn.FUSION_METRIC_INFO[k].higher_is_better else "lower"}'
+            ' is better)',
+            fontsize=9)
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels(methods, rotation=30, ha='right', fontsize=8)
         ax.tick_params(axis='y', labelsize=8)

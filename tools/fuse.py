@@ -25,36 +25,53 @@ DEFAULT_MODEL = 'vfn_ivif'
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Fuse infrared/visible pairs of two folders')
-    p.add_argument('model', nargs='?', default=None,
-                   help=f'model name from model-index.yml (default: {DEFAULT_MODEL}) or a '
-                   'config file (e.g. configs/vfn/vfn_demo.py)')
-    p.add_argument('checkpoint', nargs='?', default=None,
-                   help='checkpoint of that model (needed for a config file; for a name it '
-                   "replaces the index's weights)")
+    p.add_argument(
+        'model',
+        nargs='?',
+        default=None,
+        help=f'model name from model-index.yml (default: {DEFAULT_MODEL}) or a '
+        'config file (e.g. configs/vfn/vfn_demo.py)')
+    p.add_argument(
+        'checkpoint',
+        nargs='?',
+        default=None,
+        help='checkpoint of that model (needed for a config file; for a name it '
+        "replaces the index's weights)")
     p.add_argument('--ir', required=True, help='folder of infrared images')
     p.add_argument('--vi', required=True, help='folder of visible images')
     p.add_argument('--out', required=True, help='output folder for the fused images')
-    p.add_argument('--batch-size', type=int, default=1,
-                   help='pairs per forward pass (only equal-size pairs are batched). On a CPU '
-                   '1 is fastest (640x480 MSRS, 2 cores: 0.8 s/pair at 1, 1.3 s/pair at 4: '
-                   'the full-resolution maps outgrow the caches); use 4-16 on a GPU')
+    p.add_argument(
+        '--batch-size',
+        type=int,
+        default=1,
+        help='pairs per forward pass (only equal-size pairs are batched). On a CPU '
+        '1 is fastest (640x480 MSRS, 2 cores: 0.8 s/pair at 1, 1.3 s/pair at 4: '
+        'the full-resolution maps outgrow the caches); use 4-16 on a GPU')
     p.add_argument('--num-workers', type=int, default=0, help='image loading workers')
     p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1', ...")
     p.add_argument('--ext', default='.png', help='output file extension (.png, .jpg, ...)')
-    p.add_argument('--task-feat', help='task feature tensor (torch.save, (C,H,W) or (1,C,H,W)) '
-                   'for compensated fusion with a CLDyN fusion config, used for every pair '
-                   '(a fused task model computes its own feature per image)')
-    p.add_argument('--pred-out', help='fused task models: where the predictions go: detection '
-                   '-> a COCO results JSON file; segmentation / SOD -> a folder of '
-                   '<stem>.png masks / saliency maps. All pairs are processed again')
-    p.add_argument('--show-dir', help='write IR | VIS | VFN | CLDyN panels (predictions drawn) '
-                   'into this folder')
-    p.add_argument('--score-thr', type=float, default=0.3,
-                   help='detection score threshold for --show-dir')
+    p.add_argument(
+        '--task-feat',
+        help='task feature tensor (torch.save, (C,H,W) or (1,C,H,W)) '
+        'for compensated fusion with a CLDyN fusion config, used for every pair '
+        '(a fused task model computes its own feature per image)')
+    p.add_argument(
+        '--pred-out',
+        help='fused task models: where the predictions go: detection '
+        '-> a COCO results JSON file; segmentation / SOD -> a folder of '
+        '<stem>.png masks / saliency maps. All pairs are processed again')
+    p.add_argument(
+        '--show-dir',
+        help='write IR | VIS | VFN | CLDyN panels (predictions drawn) '
+        'into this folder')
+    p.add_argument(
+        '--score-thr', type=float, default=0.3, help='detection score threshold for --show-dir')
     p.add_argument('--overwrite', action='store_true', help='redo pairs already fused')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='load the checkpoint with full unpickling; only for trusted files')
+    p.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the checkpoint with full unpickling; only for trusted files')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     p.add_argument('--debug', action='store_true', help='show the traceback of an error')
     return p.parse_args(argv)
@@ -68,10 +85,13 @@ def build_inferencer(args):
         raise ValueError(f'config {model} needs a checkpoint: tools/fuse.py {model} CHECKPOINT '
                          '...')
     try:
-        return FusionInferencer(model, args.checkpoint, device=args.device,
-                                cfg_options=args.cfg_options,
-                                trust_checkpoint=args.trust_checkpoint,
-                                show_progress=not args.no_progress)
+        return FusionInferencer(
+            model,
+            args.checkpoint,
+            device=args.device,
+            cfg_options=args.cfg_options,
+            trust_checkpoint=args.trust_checkpoint,
+            show_progress=not args.no_progress)
     except UnknownModelError as e:
         if args.model is None:
             raise UnknownModelError(
@@ -92,8 +112,13 @@ def main(argv=None):
     inferencer = build_inferencer(args)
     task_feat = load_task_feature(args.task_feat) if args.task_feat else None
     t0 = time.time()
-    kwargs = dict(batch_size=args.batch_size, num_workers=args.num_workers, out_dir=args.out,
-                  ext=args.ext, overwrite=args.overwrite, return_results=False)
+    kwargs = dict(
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        out_dir=args.out,
+        ext=args.ext,
+        overwrite=args.overwrite,
+        return_results=False)
     if task_feat is not None:
         kwargs['task_feat'] = task_feat
     if args.pred_out:

@@ -23,15 +23,25 @@ def parse_args(argv=None):
     p.add_argument('--out', default='data/demo', help='output root (default: data/demo)')
     p.add_argument('--num-train', type=int, default=96, help='training pairs (default: 96)')
     p.add_argument('--num-val', type=int, default=32, help='validation pairs (default: 32)')
-    p.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'),
-                   help='image width and height, each >= 64 (default: 320 256)')
+    p.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(320, 256),
+        metavar=('W', 'H'),
+        help='image width and height, each >= 64 (default: 320 256)')
     p.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
-    p.add_argument('--overwrite', action='store_true',
-                   help='allow writing into a non-empty folder that is not a demo dataset '
-                   '(only the generator\'s own file names are replaced)')
-    p.add_argument('--preview', metavar='PNG', default=None,
-                   help='also write a contact sheet (IR | VIS | seg | saliency, boxes) of '
-                   '3 day and 3 night training images to this PNG')
+    p.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='allow writing into a non-empty folder that is not a demo dataset '
+        '(only the generator\'s own file names are replaced)')
+    p.add_argument(
+        '--preview',
+        metavar='PNG',
+        default=None,
+        help='also write a contact sheet (IR | VIS | seg | saliency, boxes) of '
+        '3 day and 3 night training images to this PNG')
     return p.parse_args(argv)
 
 
@@ -39,9 +49,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     try:
-        meta = generate_demo_dataset(args.out, num_train=args.num_train, num_val=args.num_val,
-                                     size=tuple(args.size), seed=args.seed,
-                                     overwrite=args.overwrite)
+        meta = generate_demo_dataset(
+            args.out,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            size=tuple(args.size),
+            seed=args.seed,
+            overwrite=args.overwrite)
     except (FileExistsError, ValueError) as e:
         print(f'make_demo_data: error: {e}', file=sys.stderr)
         return 2

@@ -49,28 +49,47 @@ STAGES = ('data', 'vfn', 'task', 'closed_loop', 'eval')
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--task', choices=sorted(TASKS), default='seg',
-                   help='downstream task (default seg: SegFormer-b0, mIoU)')
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        '--task',
+        choices=sorted(TASKS),
+        default='seg',
+        help='downstream task (default seg: SegFormer-b0, mIoU)')
     p.add_argument('--work-dir', default='work_dirs/demo_pipeline')
-    p.add_argument('--data-root', default='data/demo',
-                   help='demo data folder (generated there when missing)')
-    p.add_argument('--scale', type=float, default=0.5,
-                   help='factor on the pipelines\' image sizes (default 0.5: 160x128)')
+    p.add_argument(
+        '--data-root', default='data/demo', help='demo data folder (generated there when missing)')
+    p.add_argument(
+        '--scale',
+        type=float,
+        default=0.5,
+        help='factor on the pipelines\' image sizes (default 0.5: 160x128)')
     p.add_argument('--vfn-iters', type=int, default=150)
     p.add_argument('--task-iters', type=int, default=400)
     p.add_argument('--cl-iters', type=int, default=200)
     p.add_argument('--cl-batch', type=int, default=4, help='closed-loop batch size')
-    p.add_argument('--max-val', type=int, default=None,
-                   help='evaluate on the first N validation images only (tests)')
-    p.add_argument('--stage', choices=STAGES, action='append',
-                   help='run only these stages (repeatable); default all')
-    p.add_argument('--cl-options', nargs='+', action=DictAction, default={},
-                   help='extra closed-loop config keys, e.g. model.clip_bank=True '
-                   'model.freeze_prototypes=True (docs/closed_loop.md)')
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch threads of each stage (default: the number of CPU cores)')
+    p.add_argument(
+        '--max-val',
+        type=int,
+        default=None,
+        help='evaluate on the first N validation images only (tests)')
+    p.add_argument(
+        '--stage',
+        choices=STAGES,
+        action='append',
+        help='run only these stages (repeatable); default all')
+    p.add_argument(
+        '--cl-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='extra closed-loop config keys, e.g. model.clip_bank=True '
+        'model.freeze_prototypes=True (docs/closed_loop.md)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch threads of each stage (default: the number of CPU cores)')
     return p.parse_args(argv)
 
 
@@ -116,8 +135,11 @@ class Pipeline:
             return final
         cfg_file = osp.join(self.cfg_dir, f'{name}.py')
         cfg.dump(cfg_file)
-        cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_file, '--work-dir', work,
-               '--tensorboard', 'off']
+        cmd = [
+            sys.executable,
+            osp.join(REPO, 'tools', 'train.py'), cfg_file, '--work-dir', work, '--tensorboard',
+            'off'
+        ]
         if osp.isfile(osp.join(work, 'last_checkpoint')):
             cmd.append('--resume')
         print(f'[{name}] ' + ' '.join(cmd), flush=True)
@@ -145,23 +167,44 @@ class Pipeline:
 
     def vfn(self) -> str:
         a = self.args
-        cfg = stage_config('configs/vfn/vfn_demo.py', a, {
-            'train_cfg.max_iters': a.vfn_iters, 'train_cfg.val_interval': a.vfn_iters,
-            'default_hooks.checkpoint.interval': a.vfn_iters})
+        cfg = stage_config(
+            'configs/vfn/vfn_demo.py', a, {
+                'train_cfg.max_iters': a.vfn_iters,
+                'train_cfg.val_interval': a.vfn_iters,
+                'default_hooks.checkpoint.interval': a.vfn_iters
+            })
         return self.train('vfn', cfg)
 
     def task_net(self, vfn_ckpt: str) -> str:
         from cldyn_mm.models.task_wrappers import export_task_checkpoint
         a = self.args
-        cfg = stage_config(f'configs/tasks/demo_{self.task}_train_fused.py', a, {
-            'model.fuser_checkpoint': vfn_ckpt, 'model.mode': 'vfn',
-            'train_cfg.max_iters': a.task_iters, 'train_cfg.val_interval': a.task_iters,
-            'default_hooks.checkpoint.interval': a.task_iters,
-            'param_scheduler': [
-                dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-                     end=max(1, a.task_iters // 10)),
-                dict(type='CosineAnnealingLR', by_epoch=False, begin=max(1, a.task_iters // 10),
-                     end=a.task_iters, eta_min=1e-5)]})
+        cfg = stage_config(
+            f'configs/tasks/demo_{self.task}_train_fused.py', a, {
+                'model.fuser_checkpoint':
+                vfn_ckpt,
+                'model.mode':
+                'vfn',
+                'train_cfg.max_iters':
+                a.task_iters,
+                'train_cfg.val_interval':
+                a.task_iters,
+                'default_hooks.checkpoint.interval':
+                a.task_iters,
+                'param_scheduler': [
+                    dict(
+                        type='LinearLR',
+                        start_factor=0.01,
+                        by_epoch=False,
+                        begin=0,
+                        end=max(1, a.task_iters // 10)),
+                    dict(
+                        type='CosineAnnealingLR',
+                        by_epoch=False,
+                        begin=max(1, a.task_iters // 10),
+                        end=a.task_iters,
+                        eta_min=1e-5)
+                ]
+            })
         final = self.train('task', cfg)
         exported = self.path('task', 'task_net.pth')
         if not osp.isfile(exported) or osp.getmtime(exported) < osp.getmtime(final):
@@ -171,11 +214,16 @@ class Pipeline:
     def closed_loop(self, vfn_ckpt: str, task_ckpt: str) -> str:
         a = self.args
         t = self.task
-        cfg = stage_config(f'configs/demo/cldyn_demo_{t}.py', a, {
-            'model.fuser.vfn_checkpoint': vfn_ckpt, f'model.tasks.{t}.checkpoint': task_ckpt,
-            f'train_dataloader.{t}.batch_size': a.cl_batch,
-            'train_cfg.max_iters': a.cl_iters, 'train_cfg.val_interval': a.cl_iters // 2,
-            'default_hooks.checkpoint.interval': a.cl_iters // 2, **a.cl_options})
+        cfg = stage_config(
+            f'configs/demo/cldyn_demo_{t}.py', a, {
+                'model.fuser.vfn_checkpoint': vfn_ckpt,
+                f'model.tasks.{t}.checkpoint': task_ckpt,
+                f'train_dataloader.{t}.batch_size': a.cl_batch,
+                'train_cfg.max_iters': a.cl_iters,
+                'train_cfg.val_interval': a.cl_iters // 2,
+                'default_hooks.checkpoint.interval': a.cl_iters // 2,
+                **a.cl_options
+            })
         final = self.train('closed_loop', cfg)
         best = self.path('closed_loop', 'best.pth')
         return best if osp.isfile(best) else final
@@ -184,22 +232,29 @@ class Pipeline:
         from mmengine.runner import Runner
         results = {}
         for mode in MODES:
-            options = {'model.mode': mode, 'model.task_adapter.checkpoint': task_ckpt,
-                       'model.fuser.vfn_checkpoint': vfn_ckpt,
-                       'model.fuser_checkpoint': cldyn_ckpt if mode == 'cldyn' else None,
-                       'work_dir': self.path('eval', mode), 'experiment_name': f'eval_{mode}',
-                       'visualizer.name': f'visualizer_eval_{mode}'}
+            options = {
+                'model.mode': mode,
+                'model.task_adapter.checkpoint': task_ckpt,
+                'model.fuser.vfn_checkpoint': vfn_ckpt,
+                'model.fuser_checkpoint': cldyn_ckpt if mode == 'cldyn' else None,
+                'work_dir': self.path('eval', mode),
+                'experiment_name': f'eval_{mode}',
+                'visualizer.name': f'visualizer_eval_{mode}'
+            }
             cfg = stage_config(f'configs/tasks/demo_{self.task}_fused.py', self.args, options)
             evaluators = [cfg.test_evaluator.to_dict()] if isinstance(
                 cfg.test_evaluator, dict) else list(cfg.test_evaluator)
             if mode in ('vfn', 'cldyn'):
-                evaluators.append(dict(type='FusionQualityMetric', metric=FUSION_METRICS,
-                                       fused_key='fused_img'))
+                evaluators.append(
+                    dict(type='FusionQualityMetric', metric=FUSION_METRICS, fused_key='fused_img'))
             cfg.test_evaluator = evaluators
             cfg.dump(osp.join(self.cfg_dir, f'eval_{mode}.py'))
             runner = Runner.from_cfg(cfg)
-            results[mode] = {k: float(v) for k, v in runner.test().items()
-                             if isinstance(v, numbers.Real) or hasattr(v, 'item')}
+            results[mode] = {
+                k: float(v)
+                for k, v in runner.test().items()
+                if isinstance(v, numbers.Real) or hasattr(v, 'item')
+            }
         return results
 
     def run(self) -> Optional[Dict]:

@@ -26,17 +26,19 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument(
-        '--show-dir', help='turn the config\'s visualization hook on and also write its panels '
+        '--show-dir',
+        help='turn the config\'s visualization hook on and also write its panels '
         'as PNG files into this folder (relative paths go below work_dir/<timestamp>); the '
         'config\'s visualizer draws them (fusers: IR | VIS | fused; fused task models: the '
         'predictions on each of IR | VIS | VFN | CLDyN)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='load the checkpoint with full unpickling; only for trusted files')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the checkpoint with full unpickling; only for trusted files')
     parser.add_argument('--tensorboard', choices=['auto', 'on', 'off'], default='auto')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:

@@ -25,20 +25,32 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from the given checkpoint; without a value, from the latest checkpoint '
         'in the work dir')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, e.g. train_cfg.max_iters=100')
     parser.add_argument(
-        '--trust-checkpoint', action='store_true',
+        '--trust-checkpoint',
+        action='store_true',
         help='load checkpoints with full unpickling (weights_only=False); only for files you '
         'made or trust. Without it, loading stays safe (tensors + MMEngine log buffers).')
-    parser.add_argument('--tensorboard', choices=['auto', 'on', 'off'], default='auto',
-                        help='add a TensorBoard backend (auto: when installed)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--tensorboard',
+        choices=['auto', 'on', 'off'],
+        default='auto',
+        help='add a TensorBoard backend (auto: when installed)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:

@@ -19,7 +19,9 @@ from cldyn_mm.utils import register_all_modules
 OUTPUT_EXTENSIONS = ('.png', '.jpg', '.bmp', '.tif')
 
 
-def init_fuser(config, checkpoint: Optional[str] = None, device: str = 'cpu',
+def init_fuser(config,
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
                cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build the fusion model of ``config`` (path or Config), load ``checkpoint`` strictly."""
     register_all_modules(init_default_scope=True)
@@ -102,12 +104,12 @@ def size_batches(items: Sequence[dict], batch_size: int) -> List[List[int]]:
     for i, item in enumerate(items):
         (ir_size, ir_name), (vi_size, vi_name) = _item_size(item, 'ir'), _item_size(item, 'vi')
         if ir_size != vi_size:
-            raise ValueError(
-                f'infrared and visible images differ in size: {ir_name} is '
-                f'{ir_size[0]}x{ir_size[1]}, {vi_name} is {vi_size[0]}x{vi_size[1]}')
+            raise ValueError(f'infrared and visible images differ in size: {ir_name} is '
+                             f'{ir_size[0]}x{ir_size[1]}, {vi_name} is {vi_size[0]}x{vi_size[1]}')
         groups.setdefault(ir_size, []).append(i)
-    return [idx[k:k + batch_size] for idx in groups.values()
-            for k in range(0, len(idx), batch_size)]
+    return [
+        idx[k:k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)
+    ]
 
 
 def write_rgb(path: str, rgb: torch.Tensor) -> None:
@@ -120,9 +122,16 @@ def write_rgb(path: str, rgb: torch.Tensor) -> None:
     os.replace(tmp, path)
 
 
-def fuse_folder(model, ir_dir: str, vi_dir: str, out_dir: str, batch_size: int = 4,
-                num_workers: int = 0, task_feat: Optional[torch.Tensor] = None,
-                ext: str = '.png', overwrite: bool = False, progress: bool = True) -> dict:
+def fuse_folder(model,
+                ir_dir: str,
+                vi_dir: str,
+                out_dir: str,
+                batch_size: int = 4,
+                num_workers: int = 0,
+                task_feat: Optional[torch.Tensor] = None,
+                ext: str = '.png',
+                overwrite: bool = False,
+                progress: bool = True) -> dict:
     """Fuse every pair of ``ir_dir`` / ``vi_dir`` into ``out_dir/<stem><ext>``.
 
     Pairs are matched by stem; outputs keep each pair's original size. Files that already
@@ -140,13 +149,18 @@ def fuse_folder(model, ir_dir: str, vi_dir: str, out_dir: str, batch_size: int =
     ir_files, vi_files = list_images(ir_dir), list_images(vi_dir)
     stems = pair_by_stem(ir_files, vi_files, ir_dir, vi_dir)
     os.makedirs(out_dir, exist_ok=True)
-    todo = [dict(stem=s, ir_path=ir_files[s], vi_path=vi_files[s]) for s in stems
-            if overwrite or not osp.isfile(osp.join(out_dir, s + ext))]
+    todo = [
+        dict(stem=s, ir_path=ir_files[s], vi_path=vi_files[s]) for s in stems
+        if overwrite or not osp.isfile(osp.join(out_dir, s + ext))
+    ]
     skipped = len(stems) - len(todo)
     if not todo:
         return dict(written=0, skipped=skipped, total=len(stems))
-    loader = DataLoader(_PairList(todo), batch_sampler=size_batches(todo, batch_size),
-                        num_workers=num_workers, collate_fn=pseudo_collate)
+    loader = DataLoader(
+        _PairList(todo),
+        batch_sampler=size_batches(todo, batch_size),
+        num_workers=num_workers,
+        collate_fn=pseudo_collate)
     device = next(model.parameters()).device
     if task_feat is not None:
         task_feat = task_feat.to(device)

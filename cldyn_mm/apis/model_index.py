@@ -80,8 +80,10 @@ def load_model_index(index: Optional[str] = None) -> List[dict]:
         if not isinstance(entries, list):
             raise ValueError(f'metafile {meta_path}: Models must be a list')
         for k, entry in enumerate(entries):
-            missing = [key for key in ('Name', 'Config', 'Weights')
-                       if not isinstance(entry, dict) or not entry.get(key)]
+            missing = [
+                key for key in ('Name', 'Config', 'Weights')
+                if not isinstance(entry, dict) or not entry.get(key)
+            ]
             if missing:
                 raise ValueError(f'metafile {meta_path}: model entry {k} lacks '
                                  f'{", ".join(missing)}')
@@ -92,8 +94,12 @@ def load_model_index(index: Optional[str] = None) -> List[dict]:
                 seen[name.lower()] = meta_path
             weights = entry['Weights']
             weights = weights[0] if isinstance(weights, list) else weights
-            models.append(dict(entry, Config=_resolve(root, str(entry['Config'])),
-                               Weights=_resolve(root, str(weights)), Metafile=meta_path))
+            models.append(
+                dict(
+                    entry,
+                    Config=_resolve(root, str(entry['Config'])),
+                    Weights=_resolve(root, str(weights)),
+                    Metafile=meta_path))
     return models
 
 
@@ -133,7 +139,8 @@ def get_model_info(name: str, index: Optional[str] = None) -> dict:
                             f'(known: {", ".join(known)}){hint}')
 
 
-def resolve_model(name: str, index: Optional[str] = None,
+def resolve_model(name: str,
+                  index: Optional[str] = None,
                   check_files: bool = True) -> Tuple[str, str]:
     """``(config_path, weights_path)`` of an indexed model, both absolute.
 

@@ -164,13 +164,13 @@ def _pixel_grid(w: int, h: int) -> Tuple[np.ndarray, np.ndarray]:
 def _vignette(w: int, h: int) -> np.ndarray:
     """Mild radial light fall-off (h, w, 1) float32, 1 at the centre (read-only, cached)."""
     yy, xx = _pixel_grid(w, h)
-    v = (1 - 0.25 * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2))[..., None]
+    v = (1 - 0.25 * (((xx - w / 2) / w)**2 + ((yy - h / 2) / h)**2))[..., None]
     v.flags.writeable = False
     return v
 
 
 #: Night tone curve (uint8 -> uint8): gamma 1 / 1.15 lifts the shadows a little.
-_NIGHT_TONE = np.round(255 * (np.arange(256) / 255) ** (1 / 1.15)).astype(np.uint8)
+_NIGHT_TONE = np.round(255 * (np.arange(256) / 255)**(1 / 1.15)).astype(np.uint8)
 
 
 def _masked_set(dst: np.ndarray, value, mask8: np.ndarray, mask: np.ndarray) -> None:
@@ -230,7 +230,7 @@ class _Scene:
         self.ground = np.zeros((h, w), np.uint8)
         self.retro = np.zeros((h, w), np.float32)
         # fine texture: zero mean, unit variance (uniform distribution)
-        self.grain = (r.random((h, w), dtype=np.float32) - np.float32(0.5)) * np.float32(12 ** 0.5)
+        self.grain = (r.random((h, w), dtype=np.float32) - np.float32(0.5)) * np.float32(12**0.5)
         self.low = _smooth_noise(r, h, w, max(w, h) / 10)
         self.objects: List[dict] = []
         self.lamp_pools: List[tuple] = []
@@ -282,8 +282,8 @@ class _Scene:
 
     def ground_quads(self, x0, x1, z0, z1) -> np.ndarray:
         """Rectangles on the ground, arrays of (x0, x1, z0, z1) -> (N, 4, 2) polygons."""
-        x0, x1, z0, z1 = np.broadcast_arrays(
-            *(np.atleast_1d(np.asarray(a, np.float64)) for a in (x0, x1, z0, z1)))
+        x0, x1, z0, z1 = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, np.float64))
+                                               for a in (x0, x1, z0, z1)))
         px, py = self.proj(np.stack([x0, x1, x1, x0], 1), 0.0, np.stack([z0, z0, z1, z1], 1))
         return np.stack([px, py], 2)
 
@@ -319,8 +319,17 @@ class _Scene:
             return None
         return _Region(y0, x0, m)
 
-    def paint(self, reg: Optional[_Region], rgb=None, temp=None, sem=None, inst=None,
-              ground=None, retro=None, emit=None, tex=0.0, ttex=0.0):
+    def paint(self,
+              reg: Optional[_Region],
+              rgb=None,
+              temp=None,
+              sem=None,
+              inst=None,
+              ground=None,
+              retro=None,
+              emit=None,
+              tex=0.0,
+              ttex=0.0):
         """Paint a region.
 
         ``rgb``/``emit``: RGB 3-tuple, or a callable ``f(sl) -> (h, w, 3)`` array for the
@@ -352,8 +361,8 @@ class _Scene:
                 if ttex:
                     val = val + ttex * self.low[sl]
             _masked_set(self.temp[sl], val, m8, m)
-        for layer, v in ((self.sem, sem), (self.inst, inst), (self.ground, ground),
-                         (self.retro, retro)):
+        for layer, v in ((self.sem, sem), (self.inst, inst), (self.ground, ground), (self.retro,
+                                                                                     retro)):
             if v is not None:
                 _masked_set(layer[sl], v, m8, m)
 
@@ -423,8 +432,9 @@ class _Scene:
                 z += length + (r.uniform(2, 10) if r.random() < 0.4 else 0.0)
             lit = 0.85 if (self.sunny and side == self.sun_side) else 0.6 if self.sunny else 0.75
             for z1, z2, hb in reversed(builds):  # far to near
-                col = np.array(r.choice([[0.75, 0.70, 0.60], [0.6, 0.6, 0.62], [0.55, 0.35, 0.28],
-                                         [0.8, 0.78, 0.72], [0.45, 0.47, 0.5]]))
+                col = np.array(
+                    r.choice([[0.75, 0.70, 0.60], [0.6, 0.6, 0.62], [0.55, 0.35, 0.28],
+                              [0.8, 0.78, 0.72], [0.45, 0.47, 0.5]]))
                 col = col * r.uniform(0.8, 1.05)
                 tw = self.t_wall + r.uniform(-0.03, 0.03) + (0.04 if lit > 0.8 else 0.0)
                 # front wall facing the camera at z1
@@ -435,9 +445,13 @@ class _Scene:
                 freg = self.region([face])
                 if freg is None:
                     continue
-                self.paint(freg, rgb=lambda sl, c=col * lit: (
-                    c * (1 + 0.06 * self.low[sl][..., None])).astype(np.float32),
-                    temp=tw, tex=0.04, ttex=0.015)
+                self.paint(
+                    freg,
+                    rgb=lambda sl, c=col * lit:
+                    (c * (1 + 0.06 * self.low[sl][..., None])).astype(np.float32),
+                    temp=tw,
+                    tex=0.04,
+                    ttex=0.015)
                 # window grid
                 dz, dv = r.uniform(2.8, 4.0), r.uniform(2.8, 3.4)
                 zs = np.arange(z1 + 1.0, z2 - 1.9, dz)
@@ -448,20 +462,24 @@ class _Scene:
                 quads = self.side_quads(xb, zg, zg + 1.4, vg, vg + 1.5)
                 lit_w = r.random(len(zg)) < (0.3 if self.night else 0.0)
                 wcol = np.array([0.25, 0.3, 0.38]) * r.uniform(0.6, 1.2)
-                self.paint(self.region(quads[~lit_w]), rgb=wcol,
-                           temp=tw - (0.03 if not self.night else 0.0))
+                self.paint(
+                    self.region(quads[~lit_w]),
+                    rgb=wcol,
+                    temp=tw - (0.03 if not self.night else 0.0))
                 if lit_w.any():
-                    self.paint(self.region(quads[lit_w]), rgb=(0, 0, 0),
-                               emit=np.array([0.95, 0.8, 0.5]) * r.uniform(0.5, 1.0),
-                               temp=tw + r.uniform(0.04, 0.09))
+                    self.paint(
+                        self.region(quads[lit_w]),
+                        rgb=(0, 0, 0),
+                        emit=np.array([0.95, 0.8, 0.5]) * r.uniform(0.5, 1.0),
+                        temp=tw + r.uniform(0.04, 0.09))
         else:
             # grass strip already there; add a hedge along the sidewalk edge and trees
             xh = side * (self.hw + self.sw + 0.3)
             hh = r.uniform(0.6, 1.3)
             hedge = self.side_poly(xh, [(self.z_bottom * 0.5, 0), (150, 0), (150, hh),
                                         (self.z_bottom * 0.5, hh)])
-            self.paint(self.region([hedge]), rgb=(0.12, 0.25, 0.08), temp=self.t_tree, tex=0.35,
-                       ttex=0.02)
+            self.paint(
+                self.region([hedge]), rgb=(0.12, 0.25, 0.08), temp=self.t_tree, tex=0.35, ttex=0.02)
         return kind
 
     def draw_ground(self):
@@ -505,9 +523,8 @@ class _Scene:
         # camera by day (sun-heated); paint has exactly the road's temperature
         near = np.clip((yy[y0:, :1] - self.yh) / (H - self.yh), 0, 1)
         troad = self.t_road + (0.04 if not self.night else 0.015) * near + 0.008 * patch
-        tother = np.array([self.t_grass, self.t_side, self.t_side], np.float32)[
-            np.minimum(cls, 2)] + np.array([0.02, 0.01, 0.0], np.float32)[
-            np.minimum(cls, 2)] * self.low[y0:]
+        tother = np.array([self.t_grass, self.t_side, self.t_side], np.float32)[np.minimum(
+            cls, 2)] + np.array([0.02, 0.01, 0.0], np.float32)[np.minimum(cls, 2)] * self.low[y0:]
         self.temp[y0:] = np.where(cls >= 3, troad, tother)
         self.sem[y0:] = np.array([BG, BG, BG, ROAD, MARKING, MARKING], np.uint8)[cls]
         self.retro[y0:] = np.array([0, 0, 0, 0, 0.4, 0.4], np.float32)[cls]
@@ -574,8 +591,8 @@ class _Scene:
             if side_kinds[s] == 'trees' or r.random() < 0.25:
                 z = self.z_bottom * r.uniform(0.8, 2.0)
                 while z < 70:
-                    items.append(dict(kind='tree', x=s * (hw + sw - r.uniform(0.3, 1.0)), z=z,
-                                      side=s))
+                    items.append(
+                        dict(kind='tree', x=s * (hw + sw - r.uniform(0.3, 1.0)), z=z, side=s))
                     z += r.uniform(7, 14)
         # signs (cold, VIS-only)
         n_signs = r.choice([1, 1, 2, 2, 3])
@@ -590,8 +607,15 @@ class _Scene:
             else:
                 continue
             signs.append((x, z))
-            items.append(dict(kind='sign', x=x, z=z, side=s, type=int(r.integers(0, 5)),
-                              size=r.uniform(0.75, 1.1), pole=r.uniform(1.9, 2.5)))
+            items.append(
+                dict(
+                    kind='sign',
+                    x=x,
+                    z=z,
+                    side=s,
+                    type=int(r.integers(0, 5)),
+                    size=r.uniform(0.75, 1.1),
+                    pole=r.uniform(1.9, 2.5)))
         # cars (warm)
         placed = []  # (x, z, half width, length)
         n_cars = r.choice([0, 1, 1, 2, 2, 3, 4])
@@ -615,11 +639,19 @@ class _Scene:
                     half, length = r.uniform(0.85, 0.95), 4.5
                 if not self.in_frame(x, 0.7, z, -0.1):
                     continue
-                if all(abs(x - px) > half + ph + 0.3 or abs(z - pz) > max(length, pl) + 0.5
-                       for px, pz, ph, pl in placed):
+                if all(
+                        abs(x - px) > half + ph + 0.3 or abs(z - pz) > max(length, pl) + 0.5
+                        for px, pz, ph, pl in placed):
                     placed.append((x, z, half, length))
-                    items.append(dict(kind='car', x=x, z=z, view=view, half=half, length=length,
-                                      moving=mode != 'parked'))
+                    items.append(
+                        dict(
+                            kind='car',
+                            x=x,
+                            z=z,
+                            view=view,
+                            half=half,
+                            length=length,
+                            moving=mode != 'parked'))
                     break
         # people (warm): on sidewalks, some crossing, some in small groups
         n_people = r.choice([1, 2, 2, 3, 3, 4, 5, 6])
@@ -637,13 +669,17 @@ class _Scene:
                     x = r.choice([-1, 1]) * (hw + r.uniform(0.3, sw - 0.3))
                 if not self.in_frame(x, 0.9, z, -0.05 if r.random() < 0.15 else 0.04):
                     continue
-                if all(abs(x - px) > ph + 0.4 or abs(z - pz) > pl + 0.4
-                       for px, pz, ph, pl in placed):
+                if all(
+                        abs(x - px) > ph + 0.4 or abs(z - pz) > pl + 0.4
+                        for px, pz, ph, pl in placed):
                     break
             group = 1 if r.random() < 0.7 else int(r.integers(2, 4))
             for g in range(min(group, n_people - k)):
-                items.append(dict(kind='person', x=x + g * r.uniform(0.45, 0.7),
-                                  z=z + r.uniform(-0.6, 0.6) * (g > 0)))
+                items.append(
+                    dict(
+                        kind='person',
+                        x=x + g * r.uniform(0.45, 0.7),
+                        z=z + r.uniform(-0.6, 0.6) * (g > 0)))
                 k += 1
         items.sort(key=lambda it: -it['z'])
         return items
@@ -657,7 +693,7 @@ class _Scene:
         """Sunlight factor (1 = full sun) at a ground point, from the tree shadow blobs."""
         f = 1.0
         for sx, sz, rad, depth in self.shade_blobs:
-            if (x - sx) ** 2 + (z - sz) ** 2 < rad ** 2:
+            if (x - sx)**2 + (z - sz)**2 < rad**2:
                 f = min(f, 1 - depth)
         return f
 
@@ -666,33 +702,56 @@ class _Scene:
         hgt = r.uniform(6, 8)
         x, z = it['x'], it['z']
         pole = self.plane_poly(_rect(-0.07, 0, 0.07, hgt), x, z)
-        arm = self.plane_poly(np.array([[0, hgt - 0.1], [-s * 1.4, hgt + 0.1], [-s * 1.4, hgt],
-                                        [0, hgt - 0.25]]), x, z)
+        arm = self.plane_poly(
+            np.array([[0, hgt - 0.1], [-s * 1.4, hgt + 0.1], [-s * 1.4, hgt], [0, hgt - 0.25]]), x,
+            z)
         head = self.plane_poly(_rect(-s * 1.55, hgt - 0.12, -s * 1.0, hgt + 0.06), x, z)
-        self.paint(self.region([pole, arm]), rgb=(0.35, 0.36, 0.38), temp='ambient', sem=BG,
-                   inst=0, ground=False)
+        self.paint(
+            self.region([pole, arm]),
+            rgb=(0.35, 0.36, 0.38),
+            temp='ambient',
+            sem=BG,
+            inst=0,
+            ground=False)
         hx, hy = self.proj(x - s * 1.3, hgt, z)
         if self.night:
             col = np.array([1.0, 0.75, 0.45]) if r.random() < 0.6 else np.array([0.95, 0.95, 1.0])
-            self.paint(self.region([head]), rgb=(0, 0, 0), emit=col * 3, temp=self.t_wall + 0.3,
-                       sem=BG, inst=0, ground=False)
+            self.paint(
+                self.region([head]),
+                rgb=(0, 0, 0),
+                emit=col * 3,
+                temp=self.t_wall + 0.3,
+                sem=BG,
+                inst=0,
+                ground=False)
             sc = self.scale(z)
             self.glares.append((hx, hy, max(1.5, 0.8 * sc), max(1.5, 0.8 * sc), col * 0.6))
             # light pool on the ground under the lamp
             gx, gy = self.proj(x - s * 1.3, 0, z)
-            self.lamp_pools.append((gx, gy, 3.0 * sc, 3.0 * self.f * self.hc / z ** 2,
-                                    col * r.uniform(0.12, 0.25)))
+            self.lamp_pools.append(
+                (gx, gy, 3.0 * sc, 3.0 * self.f * self.hc / z**2, col * r.uniform(0.12, 0.25)))
         else:
-            self.paint(self.region([head]), rgb=(0.5, 0.5, 0.52), temp='ambient', sem=BG, inst=0,
-                       ground=False)
+            self.paint(
+                self.region([head]),
+                rgb=(0.5, 0.5, 0.52),
+                temp='ambient',
+                sem=BG,
+                inst=0,
+                ground=False)
 
     def draw_tree(self, it):
         r = self.rng
         x, z = it['x'], it['z']
         th, cr = r.uniform(2.0, 3.0), r.uniform(1.5, 2.8)
         trunk = self.plane_poly(_rect(-0.15, 0, 0.15, th + cr * 0.5), x, z)
-        self.paint(self.region([trunk]), rgb=(0.25, 0.18, 0.12), temp=self.t_tree + 0.03, tex=0.2,
-                   sem=BG, inst=0, ground=False)
+        self.paint(
+            self.region([trunk]),
+            rgb=(0.25, 0.18, 0.12),
+            temp=self.t_tree + 0.03,
+            tex=0.2,
+            sem=BG,
+            inst=0,
+            ground=False)
         blobs = []
         for _ in range(int(r.integers(3, 6))):
             bx, by = r.uniform(-0.6, 0.6) * cr, th + cr + r.uniform(-0.5, 0.6) * cr
@@ -702,21 +761,32 @@ class _Scene:
             blobs.append(self.plane_poly(e, x, z))
         leaf = np.array([0.16, 0.3, 0.1]) * r.uniform(0.7, 1.2)
         reg = self.region(blobs)
-        self.paint(reg, rgb=lambda sl: (leaf * np.clip(
-            1 + 0.35 * self.grain[sl] + 0.3 * self.low[sl], 0.2, 2)[..., None]).astype(np.float32),
-            temp=self.t_tree, ttex=0.03, sem=BG, inst=0, ground=False)
+        self.paint(
+            reg,
+            rgb=lambda sl: (leaf * np.clip(1 + 0.35 * self.grain[sl] + 0.3 * self.low[sl], 0.2, 2)[
+                ..., None]).astype(np.float32),
+            temp=self.t_tree,
+            ttex=0.03,
+            sem=BG,
+            inst=0,
+            ground=False)
 
     def draw_sign(self, it, inst_id):
         r = self.rng
         x, z, a, hp = it['x'], it['z'], it['size'], it['pole']
         pole = self.plane_poly(_rect(-0.04, 0, 0.04, hp), x, z)
-        self.paint(self.region([pole]), rgb=(0.55, 0.56, 0.58), temp='ambient', sem=BG, inst=0,
-                   ground=False)
+        self.paint(
+            self.region([pole]),
+            rgb=(0.55, 0.56, 0.58),
+            temp='ambient',
+            sem=BG,
+            inst=0,
+            ground=False)
         c = hp + a / 2
         t = it['type']
         red, white, blue = (0.75, 0.08, 0.08), (0.9, 0.9, 0.88), (0.08, 0.25, 0.7)
         yellow, black = (0.92, 0.78, 0.1), (0.06, 0.06, 0.06)
-        if t == 0:    # prohibitory: red ring, white disk, black bar
+        if t == 0:  # prohibitory: red ring, white disk, black bar
             layers = [(_ellipse(0, c, a / 2, a / 2, 24), red),
                       (_ellipse(0, c, a * 0.36, a * 0.36, 24), white),
                       (_rect(-a * 0.22, c - a * 0.06, a * 0.22, c + a * 0.06), black)]
@@ -728,9 +798,11 @@ class _Scene:
                                  [0, c + 0.3 * a], [-0.18 * a, c + 0.05 * a],
                                  [-0.06 * a, c + 0.05 * a]]), white)]
         elif t == 2:  # warning: triangle, red border, yellow or white field, black mark
+
             def tri(k):
                 return np.array([[-a / 2 * k, c - a * 0.43 * k], [a / 2 * k, c - a * 0.43 * k],
                                  [0, c + a * 0.43 * k]])
+
             layers = [(tri(1.0), red), (tri(0.7), yellow if r.random() < 0.5 else white),
                       (_rect(-0.035 * a, c - 0.1 * a, 0.035 * a, c + 0.15 * a), black)]
         elif t == 3:  # information: white rim, blue square with a white letter
@@ -738,7 +810,7 @@ class _Scene:
                       (_rect(-0.45 * a, c - 0.45 * a, 0.45 * a, c + 0.45 * a), blue),
                       (_rect(-0.2 * a, c - 0.3 * a, -0.05 * a, c + 0.3 * a), white),
                       (_rect(-0.05 * a, c + 0.05 * a, 0.2 * a, c + 0.3 * a), white)]
-        else:         # stop: white rim, red octagon (flat top), white band
+        else:  # stop: white rim, red octagon (flat top), white band
             ang = np.pi / 8
             rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
             octagon = _ellipse(0, 0, a / 2, a / 2, 8) @ rot.T
@@ -751,8 +823,10 @@ class _Scene:
             return
         self.paint(outer, temp='ambient', sem=SIGN, inst=inst_id, ground=False, retro=1.0)
         for poly, col in layers:
-            self.paint(self.region([self.plane_poly(poly, x, z)]),
-                       rgb=np.asarray(col) * fade + (1 - fade) * 0.45, tex=0.04)
+            self.paint(
+                self.region([self.plane_poly(poly, x, z)]),
+                rgb=np.asarray(col) * fade + (1 - fade) * 0.45,
+                tex=0.04)
         self.objects.append(dict(id=inst_id, sem=SIGN, reg=outer))
 
     def draw_person(self, it, inst_id):
@@ -760,7 +834,7 @@ class _Scene:
         x, z = it['x'], it['z']
         child = r.random() < 0.1
         h = r.uniform(1.05, 1.3) if child else r.uniform(1.55, 1.9)
-        wf = r.uniform(0.9, 1.15) / (h / 1.75) ** 0.3
+        wf = r.uniform(0.9, 1.15) / (h / 1.75)**0.3
         stride = r.uniform(-1, 1) * (0.13 if r.random() < 0.6 else 0.04)
         swing = r.uniform(-0.08, 0.08)
         U = lambda u: u * h * wf  # noqa: E731
@@ -769,12 +843,18 @@ class _Scene:
         neck = _rect(U(-0.03), V(0.84), U(0.03), V(0.9))
         torso = np.array([[U(-0.135), V(0.86)], [U(0.135), V(0.86)], [U(0.115), V(0.5)],
                           [U(-0.115), V(0.5)]])
-        legs = [_quad_segment(U(-0.06), V(0.52), U(-0.06 - stride), V(0.02), U(0.085), U(0.06)),
-                _quad_segment(U(0.06), V(0.52), U(0.06 + stride), V(0.02), U(0.085), U(0.06))]
-        feet = [_rect(U(-0.1 - stride), 0, U(-0.02 - stride), V(0.03)),
-                _rect(U(0.02 + stride), 0, U(0.1 + stride), V(0.03))]
-        arms = [_quad_segment(U(-0.13), V(0.84), U(-0.17 + swing), V(0.47), U(0.065), U(0.05)),
-                _quad_segment(U(0.13), V(0.84), U(0.17 - swing), V(0.47), U(0.065), U(0.05))]
+        legs = [
+            _quad_segment(U(-0.06), V(0.52), U(-0.06 - stride), V(0.02), U(0.085), U(0.06)),
+            _quad_segment(U(0.06), V(0.52), U(0.06 + stride), V(0.02), U(0.085), U(0.06))
+        ]
+        feet = [
+            _rect(U(-0.1 - stride), 0, U(-0.02 - stride), V(0.03)),
+            _rect(U(0.02 + stride), 0, U(0.1 + stride), V(0.03))
+        ]
+        arms = [
+            _quad_segment(U(-0.13), V(0.84), U(-0.17 + swing), V(0.47), U(0.065), U(0.05)),
+            _quad_segment(U(0.13), V(0.84), U(0.17 - swing), V(0.47), U(0.065), U(0.05))
+        ]
         P = lambda polys: [self.plane_poly(p, x, z) for p in polys]  # noqa: E731
         reg = self.region(P([head, neck, torso] + legs + feet + arms))
         if reg is None:
@@ -789,8 +869,9 @@ class _Scene:
                    (0.8, 0.8, 0.78), (0.42, 0.42, 0.42)]
         if self.night:
             bg = float(self.albedo[reg.sl][reg.mask].mean())
-            top, bottom = (np.clip(bg * r.uniform(0.7, 1.3) * r.uniform(0.8, 1.2, 3), 0.03, 0.7)
-                           for _ in range(2))
+            top, bottom = (
+                np.clip(bg * r.uniform(0.7, 1.3) * r.uniform(0.8, 1.2, 3), 0.03, 0.7)
+                for _ in range(2))
         else:
             top = np.array(tops[r.integers(0, len(tops))]) * r.uniform(0.85, 1.1)
             bottom = np.array(bottoms[r.integers(0, len(bottoms))]) * r.uniform(0.85, 1.1)
@@ -824,8 +905,10 @@ class _Scene:
             cabin = np.array([[u(0.25), 0.9], [u(0.1), ch], [u(-0.3), ch], [u(-0.42), 0.9]])
             win = np.array([[u(0.2), 0.95], [u(0.08), ch - 0.08], [u(-0.28), ch - 0.08],
                             [u(-0.38), 0.95]])
-            wheels = [_ellipse(u(0.32), 0.33, 0.33, 0.33, 16),
-                      _ellipse(u(-0.32), 0.33, 0.33, 0.33, 16)]
+            wheels = [
+                _ellipse(u(0.32), 0.33, 0.33, 0.33, 16),
+                _ellipse(u(-0.32), 0.33, 0.33, 0.33, 16)
+            ]
             parts = [(body, body_col, tb + 0.05), (cabin, body_col, tb),
                      (win, (0.12, 0.15, 0.2), tb - 0.15)]
             wheel_parts = [(w, (0.05, 0.05, 0.05), thot) for w in wheels]
@@ -878,8 +961,11 @@ class _Scene:
             self.albedo[sh.sl][m] *= 0.45
         self.paint(reg, sem=CAR, inst=inst_id, ground=False, temp=tb)
         for p, col, t in parts + wheel_parts:
-            self.paint(self.region([P(p)]), rgb=None if col is None else np.asarray(col) * shade,
-                       temp=t, tex=0.04)
+            self.paint(
+                self.region([P(p)]),
+                rgb=None if col is None else np.asarray(col) * shade,
+                temp=t,
+                tex=0.04)
         for p, _, t in hot:
             self.paint(self.region([P(p)]), temp=t)
         for p, on in light_polys:
@@ -899,8 +985,8 @@ class _Scene:
             y0, y1 = int(max(cy - 3 * ry, 0)), int(min(cy + 3 * ry + 1, self.H))
             if x0 >= x1 or y0 >= y1:
                 continue
-            gx = np.exp(-((np.arange(x0, x1, dtype=np.float32) - cx) / rx) ** 2)
-            gy = np.exp(-((np.arange(y0, y1, dtype=np.float32) - cy) / ry) ** 2)
+            gx = np.exp(-((np.arange(x0, x1, dtype=np.float32) - cx) / rx)**2)
+            gy = np.exp(-((np.arange(y0, y1, dtype=np.float32) - cy) / ry)**2)
             out[y0:y1, x0:x1] += (gy[:, None] * gx[None, :])[..., None] * \
                 np.asarray(col, np.float32)
 
@@ -918,8 +1004,8 @@ class _Scene:
             dy = yy[y0:] - np.float32(self.yh)
             zg = np.float32(self.f * self.hc) / dy
             xg = (xx[y0:] - np.float32(self.vx)) * (np.float32(self.hc) / dy)
-            beam = np.float32(r.uniform(0.3, 0.6)) * np.exp(
-                -(xg / (1.0 + 0.22 * zg)) ** 2 - zg / np.float32(14.0))
+            beam = np.float32(r.uniform(
+                0.3, 0.6)) * np.exp(-(xg / (1.0 + 0.22 * zg))**2 - zg / np.float32(14.0))
             light[y0:] += beam[..., None] * np.array([1.0, 0.97, 0.9], np.float32)
             # retro-reflective signs and paint shine back in the headlights
             light += (self.retro * np.float32(r.uniform(0.25, 0.45)))[..., None]
@@ -955,7 +1041,7 @@ class _Scene:
         read = (r.uniform(3.0, 5.0) if self.night else r.uniform(1.0, 2.0)) / 255
         shot = 0.02 if self.night else 0.01
         luma = np.clip(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 0, 1)
-        sigma = np.sqrt(np.float32(read ** 2) + np.float32(shot / 20) * luma)[..., None]
+        sigma = np.sqrt(np.float32(read**2) + np.float32(shot / 20) * luma)[..., None]
         noise = r.random((H, W, 3), dtype=np.float32)
         noise -= np.float32(0.5)
         shared = noise.sum(2, keepdims=True)  # variance 3/12
@@ -996,8 +1082,9 @@ class _Scene:
         if self.sunny:
             for it in trees:
                 cr = 2.2
-                self.shade_blobs.append((it['x'] - self.sun_side * cr * 0.8, it['z'] - 1.0,
-                                         cr * 1.1, float(self.rng.uniform(0.45, 0.6))))
+                self.shade_blobs.append(
+                    (it['x'] - self.sun_side * cr * 0.8, it['z'] - 1.0, cr * 1.1,
+                     float(self.rng.uniform(0.45, 0.6))))
         for it in items:
             k = it['kind']
             if k == 'lamp':
@@ -1028,12 +1115,14 @@ class _Scene:
             y0, y1 = reg.y0 + int(ys.min()), reg.y0 + int(ys.max()) + 1
             if min(x1 - x0, y1 - y0) < MIN_BOX_SIDE:
                 continue
-            boxes.append(dict(category_id=_DET_ID[ob['sem']], bbox=[x0, y0, x1 - x0, y1 - y0],
-                              area=n))
+            boxes.append(
+                dict(category_id=_DET_ID[ob['sem']], bbox=[x0, y0, x1 - x0, y1 - y0], area=n))
         return ir, vis, self.sem.copy(), sal, boxes
 
 
-def render_demo_sample(index: int, seed: int = 0, size: Tuple[int, int] = (320, 256),
+def render_demo_sample(index: int,
+                       seed: int = 0,
+                       size: Tuple[int, int] = (320, 256),
                        night: Optional[bool] = None) -> dict:
     """Render one demo sample in memory (no files).
 
@@ -1083,9 +1172,13 @@ def _stem(index: int, night: bool) -> str:
 
 
 def _params(num_train, num_val, size, seed) -> dict:
-    return dict(generator=DEMO_GENERATOR, version=DEMO_GENERATOR_VERSION, seed=int(seed),
-                size=[int(size[0]), int(size[1])], num_train=int(num_train),
-                num_val=int(num_val))
+    return dict(
+        generator=DEMO_GENERATOR,
+        version=DEMO_GENERATOR_VERSION,
+        seed=int(seed),
+        size=[int(size[0]), int(size[1])],
+        num_train=int(num_train),
+        num_val=int(num_val))
 
 
 def _read_meta(out_dir: str) -> Optional[dict]:
@@ -1132,8 +1225,11 @@ def _remove_demo_files(out_dir: str) -> None:
             os.remove(p)
 
 
-def generate_demo_dataset(out_dir: str = 'data/demo', num_train: int = 96, num_val: int = 32,
-                          size: Tuple[int, int] = (320, 256), seed: int = 0,
+def generate_demo_dataset(out_dir: str = 'data/demo',
+                          num_train: int = 96,
+                          num_val: int = 32,
+                          size: Tuple[int, int] = (320, 256),
+                          seed: int = 0,
                           overwrite: bool = False) -> dict:
     """Write the synthetic IR/VIS demo dataset (see the module docstring) and return its meta.
 
@@ -1198,15 +1294,17 @@ def generate_demo_dataset(out_dir: str = 'data/demo', num_train: int = 96, num_v
     # (split, index, night) of every image; train takes indices 0 .. num_train-1
     todo = []
     for split_id, (split, n) in enumerate((('train', int(num_train)), ('val', int(num_val)))):
-        todo += [(split, len(todo) + k, bool(f)) for k, f in
-                 enumerate(_night_flags(seed, split_id, n))]
+        todo += [(split, len(todo) + k, bool(f))
+                 for k, f in enumerate(_night_flags(seed, split_id, n))]
     # Images are independent (own generator each), so two threads render and write them
     # (numpy and OpenCV release the GIL); the files are identical to a serial run.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         all_boxes = list(pool.map(write_sample, [t[1] for t in todo], [t[2] for t in todo]))
     counts = {}
-    categories = [dict(id=i + 1, name=c, supercategory='cold' if c == 'sign' else 'warm')
-                  for i, c in enumerate(DEMO_DET_CLASSES)]
+    categories = [
+        dict(id=i + 1, name=c, supercategory='cold' if c == 'sign' else 'warm')
+        for i, c in enumerate(DEMO_DET_CLASSES)
+    ]
     for split in ('train', 'val'):
         images, anns, stems = [], [], []
         per_class = {c: 0 for c in DEMO_DET_CLASSES}
@@ -1215,43 +1313,65 @@ def generate_demo_dataset(out_dir: str = 'data/demo', num_train: int = 96, num_v
                 continue
             stem = _stem(idx, night)
             stems.append(stem)
-            images.append(dict(id=idx + 1, file_name=stem + '.png', ir_path=f'ir/{stem}.png',
-                               vi_path=f'vi/{stem}.png',
-                               seg_path=f'Segmentation_labels/{stem}.png',
-                               sal_path=f'saliency/{stem}.png', width=w, height=h,
-                               is_night=night))
+            images.append(
+                dict(
+                    id=idx + 1,
+                    file_name=stem + '.png',
+                    ir_path=f'ir/{stem}.png',
+                    vi_path=f'vi/{stem}.png',
+                    seg_path=f'Segmentation_labels/{stem}.png',
+                    sal_path=f'saliency/{stem}.png',
+                    width=w,
+                    height=h,
+                    is_night=night))
             for b in boxes:
-                anns.append(dict(id=len(anns) + 1, image_id=idx + 1, category_id=b['category_id'],
-                                 bbox=[float(v) for v in b['bbox']], area=float(b['area']),
-                                 iscrowd=0))
+                anns.append(
+                    dict(
+                        id=len(anns) + 1,
+                        image_id=idx + 1,
+                        category_id=b['category_id'],
+                        bbox=[float(v) for v in b['bbox']],
+                        area=float(b['area']),
+                        iscrowd=0))
                 per_class[DEMO_DET_CLASSES[b['category_id'] - 1]] += 1
-        coco = dict(info=dict(description=f'cldyn_mm synthetic IR/VIS demo data ({split})',
-                              version=DEMO_GENERATOR_VERSION),
-                    licenses=[], images=images, annotations=anns, categories=categories)
+        coco = dict(
+            info=dict(
+                description=f'cldyn_mm synthetic IR/VIS demo data ({split})',
+                version=DEMO_GENERATOR_VERSION),
+            licenses=[],
+            images=images,
+            annotations=anns,
+            categories=categories)
         with open(osp.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
             json.dump(coco, f)
         with open(osp.join(out_dir, 'splits', f'{split}.txt'), 'w') as f:
             f.write('\n'.join(stems) + '\n')
         n_night = sum(im['is_night'] for im in images)
-        counts[split] = dict(images=len(images), night=n_night, day=len(images) - n_night,
-                             boxes=per_class)
+        counts[split] = dict(
+            images=len(images), night=n_night, day=len(images) - n_night, boxes=per_class)
     seconds = round(time.perf_counter() - t0, 3)
-    meta = dict(params,
-                counts=counts,
-                det_classes=list(DEMO_DET_CLASSES),
-                det_category_ids={c: i + 1 for i, c in enumerate(DEMO_DET_CLASSES)},
-                det_palette=[list(c) for c in DEMO_DET_PALETTE],
-                seg_classes=list(DEMO_SEG_CLASSES),
-                seg_palette=[list(c) for c in DEMO_SEG_PALETTE],
-                saliency=dict(values=[0, 255], salient_seg_classes=[
-                    DEMO_SEG_CLASSES[i] for i in DEMO_SALIENT_SEG_IDS]),
-                layout=dict(ir='ir/<stem>.png (uint8 grey)',
-                            vi='vi/<stem>.png (uint8 colour, BGR file)',
-                            seg='Segmentation_labels/<stem>.png (uint8 class ids)',
-                            sal='saliency/<stem>.png (uint8 0/255)',
-                            det='annotations/{train,val}.json (COCO)',
-                            splits='splits/{train,val}.txt'),
-                min_box=dict(visible_pixels=MIN_VISIBLE_PIXELS, side=MIN_BOX_SIDE))
+    meta = dict(
+        params,
+        counts=counts,
+        det_classes=list(DEMO_DET_CLASSES),
+        det_category_ids={
+            c: i + 1
+            for i, c in enumerate(DEMO_DET_CLASSES)
+        },
+        det_palette=[list(c) for c in DEMO_DET_PALETTE],
+        seg_classes=list(DEMO_SEG_CLASSES),
+        seg_palette=[list(c) for c in DEMO_SEG_PALETTE],
+        saliency=dict(
+            values=[0, 255],
+            salient_seg_classes=[DEMO_SEG_CLASSES[i] for i in DEMO_SALIENT_SEG_IDS]),
+        layout=dict(
+            ir='ir/<stem>.png (uint8 grey)',
+            vi='vi/<stem>.png (uint8 colour, BGR file)',
+            seg='Segmentation_labels/<stem>.png (uint8 class ids)',
+            sal='saliency/<stem>.png (uint8 0/255)',
+            det='annotations/{train,val}.json (COCO)',
+            splits='splits/{train,val}.txt'),
+        min_box=dict(visible_pixels=MIN_VISIBLE_PIXELS, side=MIN_BOX_SIDE))
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:  # written last: marks completion
         json.dump(meta, f, indent=2)
     meta = dict(meta, seconds=seconds, reused=False)
@@ -1261,9 +1381,12 @@ def generate_demo_dataset(out_dir: str = 'data/demo', num_train: int = 96, num_v
 # --------------------------------------------------------------------------------------------
 # preview
 # --------------------------------------------------------------------------------------------
-def render_contact_sheet(root: str, stems: Sequence[str], out_path: str,
-                         ann_files: Sequence[str] = ('annotations/train.json',
-                                                     'annotations/val.json')) -> np.ndarray:
+def render_contact_sheet(
+    root: str,
+    stems: Sequence[str],
+    out_path: str,
+    ann_files: Sequence[str] = ('annotations/train.json', 'annotations/val.json')
+) -> np.ndarray:
     """Write a PNG with one row per stem: IR | VIS | seg (palette) | saliency, boxes drawn.
 
     Returns the sheet as an (rows*H, 4*W, 3) uint8 BGR array.
@@ -1286,8 +1409,11 @@ def render_contact_sheet(root: str, stems: Sequence[str], out_path: str,
         sal = cv2.imread(osp.join(root, 'saliency', s + '.png'), cv2.IMREAD_GRAYSCALE)
         if ir is None or vi is None or seg is None or sal is None:
             raise FileNotFoundError(f'contact sheet: missing files for stem {s!r} under {root!r}')
-        tiles = [cv2.cvtColor(ir, cv2.COLOR_GRAY2BGR), vi.copy(), pal[seg],
-                 cv2.cvtColor(sal, cv2.COLOR_GRAY2BGR)]
+        tiles = [
+            cv2.cvtColor(ir, cv2.COLOR_GRAY2BGR),
+            vi.copy(), pal[seg],
+            cv2.cvtColor(sal, cv2.COLOR_GRAY2BGR)
+        ]
         for an in boxes.get(s, []):
             x, y, bw, bh = (int(round(v)) for v in an['bbox'])
             col = tuple(int(c) for c in DEMO_DET_PALETTE[an['category_id'] - 1][::-1])

@@ -31,8 +31,7 @@ from .task_utils import (check_box, collect_pairs, find_subdir, image_size, list
                          require_labels)
 
 M3FD_CLASSES = ('People', 'Car', 'Bus', 'Motorcycle', 'Lamp', 'Truck')
-M3FD_PALETTE = ((220, 20, 60), (0, 0, 142), (0, 60, 100), (0, 0, 230), (250, 170, 30),
-                (0, 0, 70))
+M3FD_PALETTE = ((220, 20, 60), (0, 0, 142), (0, 60, 100), (0, 0, 230), (250, 170, 30), (0, 0, 70))
 MSRS_DET_CLASSES = ('person', 'bicycle', 'car')
 MSRS_DET_PALETTE = ((220, 20, 60), (119, 11, 32), (0, 0, 142))
 
@@ -56,9 +55,11 @@ def _filter_det_data(data_list: List[dict], filter_cfg: Optional[dict],
         return data_list
     filter_empty_gt = filter_cfg.get('filter_empty_gt', False)
     min_size = filter_cfg.get('min_size', 0)
-    return [d for d in data_list
-            if not (filter_empty_gt and not any(not i['ignore_flag'] for i in d['instances']))
-            and min(d['width'], d['height']) >= min_size]
+    return [
+        d for d in data_list
+        if not (filter_empty_gt and not any(not i['ignore_flag'] for i in d['instances']))
+        and min(d['width'], d['height']) >= min_size
+    ]
 
 
 @DATASETS.register_module()
@@ -87,8 +88,12 @@ class PairedCocoDetDataset(CocoDataset):
     METAINFO: dict = dict()
     DEFAULT_PREFIX: dict = dict(ir=None, vi=None)
 
-    def __init__(self, *args, data_prefix: Optional[dict] = None, box_tolerance: float = 1.0,
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 data_prefix: Optional[dict] = None,
+                 box_tolerance: float = 1.0,
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 **kwargs) -> None:
         self._pair_prefix = _split_prefix(data_prefix, ('ir', 'vi'), self.DEFAULT_PREFIX)
         self.box_tolerance = float(box_tolerance)
         self.extensions = tuple(extensions)
@@ -135,8 +140,8 @@ class PairedCocoDetDataset(CocoDataset):
         file_name = img_info['file_name']
         stem = osp.splitext(osp.basename(file_name))[0]
         ir_path, vi_path = self._ir_files.get(stem), self._vi_files.get(stem)
-        for path, folder, kind in ((ir_path, self._ir_dir, 'infrared'),
-                                   (vi_path, self._vi_dir, 'visible')):
+        for path, folder, kind in ((ir_path, self._ir_dir, 'infrared'), (vi_path, self._vi_dir,
+                                                                         'visible')):
             if path is None:
                 raise FileNotFoundError(f'{self.ann_file}: image {file_name!r} (id '
                                         f'{img_info.get("id")}) has no {kind} file {stem}.* in '
@@ -153,8 +158,8 @@ class PairedCocoDetDataset(CocoDataset):
             if ann.get('ignore', False) or w <= 0 or h <= 0:
                 anns.append(ann)  # mmdet drops these
                 continue
-            x1, y1, x2, y2 = check_box([x, y, x + w, y + h], width, height,
-                                       self.box_tolerance, where)
+            x1, y1, x2, y2 = check_box([x, y, x + w, y + h], width, height, self.box_tolerance,
+                                       where)
             ann = dict(ann, bbox=[x1, y1, x2 - x1, y2 - y1])
             anns.append(ann)
         info = super().parse_data_info(dict(raw_img_info=img_info, raw_ann_info=anns))
@@ -174,12 +179,13 @@ class DemoDetDataset(PairedCocoDetDataset):
 class _PairedLabelFolderMixin:
     """Pair collection + one label file per stem for the VOC and YOLO datasets."""
 
-    def _collect(self, label_exts: Tuple[str, ...], label_dir: str
-                 ) -> Tuple[List[str], Dict[str, str], Dict[str, str], Dict[str, str]]:
+    def _collect(
+            self, label_exts: Tuple[str, ...],
+            label_dir: str) -> Tuple[List[str], Dict[str, str], Dict[str, str], Dict[str, str]]:
         root = self.data_root or ''
-        stems, ir_files, vi_files, _, _ = collect_pairs(
-            root, self._pair_prefix['ir'], self._pair_prefix['vi'], self.ann_file,
-            self.unpaired, self.extensions)
+        stems, ir_files, vi_files, _, _ = collect_pairs(root, self._pair_prefix['ir'],
+                                                        self._pair_prefix['vi'], self.ann_file,
+                                                        self.unpaired, self.extensions)
         labels = list_label_files(label_dir, label_exts)
         require_labels(stems, labels, label_dir, label_exts[0])
         return stems, ir_files, vi_files, labels
@@ -214,22 +220,26 @@ class PairedVOCDetDataset(_PairedLabelFolderMixin, XMLDataset):
     METAINFO: dict = dict()
     DEFAULT_PREFIX: dict = dict(ir=None, vi=None, ann=None)
 
-    def __init__(self, ann_file: str = '', data_prefix: Optional[dict] = None,
-                 minus_one: bool = False, unknown_classes: str = 'error',
-                 box_tolerance: float = 1.0, unpaired: str = 'error',
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS, **kwargs) -> None:
+    def __init__(self,
+                 ann_file: str = '',
+                 data_prefix: Optional[dict] = None,
+                 minus_one: bool = False,
+                 unknown_classes: str = 'error',
+                 box_tolerance: float = 1.0,
+                 unpaired: str = 'error',
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 **kwargs) -> None:
         if unknown_classes not in ('error', 'skip'):
             raise ValueError(f"unknown_classes must be 'error' or 'skip', got "
                              f'{unknown_classes!r}')
-        self._pair_prefix = _split_prefix(data_prefix, ('ir', 'vi', 'ann'),
-                                          self.DEFAULT_PREFIX)
+        self._pair_prefix = _split_prefix(data_prefix, ('ir', 'vi', 'ann'), self.DEFAULT_PREFIX)
         self.minus_one = minus_one
         self.unknown_classes = unknown_classes
         self.box_tolerance = float(box_tolerance)
         self.unpaired = unpaired
         self.extensions = tuple(extensions)
-        super().__init__(ann_file=ann_file, img_subdir='', ann_subdir='', data_prefix=dict(),
-                         **kwargs)
+        super().__init__(
+            ann_file=ann_file, img_subdir='', ann_subdir='', data_prefix=dict(), **kwargs)
 
     def _ann_dir(self) -> str:
         root = self.data_root or ''
@@ -248,11 +258,11 @@ class PairedVOCDetDataset(_PairedLabelFolderMixin, XMLDataset):
             raise ValueError(f'{self.__class__.__name__} needs metainfo=dict(classes=...)')
         self.cat2label = {c: i for i, c in enumerate(classes)}
         stems, ir_files, vi_files, xmls = self._collect(('.xml', ), self._ann_dir())
-        return [self._parse_xml(i, s, ir_files[s], vi_files[s], xmls[s])
-                for i, s in enumerate(stems)]
+        return [
+            self._parse_xml(i, s, ir_files[s], vi_files[s], xmls[s]) for i, s in enumerate(stems)
+        ]
 
-    def _parse_xml(self, index: int, stem: str, ir_path: str, vi_path: str,
-                   xml_path: str) -> dict:
+    def _parse_xml(self, index: int, stem: str, ir_path: str, vi_path: str, xml_path: str) -> dict:
         try:
             root = ET.parse(xml_path).getroot()
         except ET.ParseError as e:
@@ -288,14 +298,21 @@ class PairedVOCDetDataset(_PairedLabelFolderMixin, XMLDataset):
             bbox = check_box(coords, width, height, self.box_tolerance, where)
             difficult = obj.findtext('difficult')
             ignore = bool(difficult and int(float(difficult)))
-            if min_size is not None and not self.test_mode and (
-                    bbox[2] - bbox[0] < min_size or bbox[3] - bbox[1] < min_size):
+            if min_size is not None and not self.test_mode and (bbox[2] - bbox[0] < min_size
+                                                                or bbox[3] - bbox[1] < min_size):
                 ignore = True
-            instances.append(dict(bbox=bbox, bbox_label=self.cat2label[name],
-                                  ignore_flag=int(ignore)))
-        return dict(img_id=index, stem=stem, img_path=vi_path, ir_path=ir_path,
-                    vi_path=vi_path, xml_path=xml_path, width=width, height=height,
-                    instances=instances)
+            instances.append(
+                dict(bbox=bbox, bbox_label=self.cat2label[name], ignore_flag=int(ignore)))
+        return dict(
+            img_id=index,
+            stem=stem,
+            img_path=vi_path,
+            ir_path=ir_path,
+            vi_path=vi_path,
+            xml_path=xml_path,
+            width=width,
+            height=height,
+            instances=instances)
 
     def filter_data(self) -> List[dict]:
         return _filter_det_data(self.data_list, self.filter_cfg, self.test_mode)
@@ -361,12 +378,15 @@ class PairedYOLODetDataset(_PairedLabelFolderMixin, BaseDetDataset):
     METAINFO: dict = dict()
     DEFAULT_PREFIX: dict = dict(ir=None, vi=None, label='labels')
 
-    def __init__(self, ann_file: str = '', data_prefix: Optional[dict] = None,
-                 classes_file: str = 'classes.txt', box_tolerance: float = 1.0,
-                 unpaired: str = 'error', extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    def __init__(self,
+                 ann_file: str = '',
+                 data_prefix: Optional[dict] = None,
+                 classes_file: str = 'classes.txt',
+                 box_tolerance: float = 1.0,
+                 unpaired: str = 'error',
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,
                  **kwargs) -> None:
-        self._pair_prefix = _split_prefix(data_prefix, ('ir', 'vi', 'label'),
-                                          self.DEFAULT_PREFIX)
+        self._pair_prefix = _split_prefix(data_prefix, ('ir', 'vi', 'label'), self.DEFAULT_PREFIX)
         self.classes_file = classes_file
         self.box_tolerance = float(box_tolerance)
         self.unpaired = unpaired
@@ -407,14 +427,21 @@ class PairedYOLODetDataset(_PairedLabelFolderMixin, BaseDetDataset):
         for i, stem in enumerate(stems):
             width, height = image_size(vi_files[stem])
             instances = self._parse_txt(labels[stem], width, height, index_map)
-            data_list.append(dict(img_id=i, stem=stem, img_path=vi_files[stem],
-                                  ir_path=ir_files[stem], vi_path=vi_files[stem],
-                                  label_path=labels[stem], width=width, height=height,
-                                  instances=instances))
+            data_list.append(
+                dict(
+                    img_id=i,
+                    stem=stem,
+                    img_path=vi_files[stem],
+                    ir_path=ir_files[stem],
+                    vi_path=vi_files[stem],
+                    label_path=labels[stem],
+                    width=width,
+                    height=height,
+                    instances=instances))
         return data_list
 
-    def _parse_txt(self, path: str, width: int, height: int,
-                   index_map: Dict[int, int]) -> List[dict]:
+    def _parse_txt(self, path: str, width: int, height: int, index_map: Dict[int,
+                                                                             int]) -> List[dict]:
         n = len(self._file_classes)
         instances = []
         with open(path) as f:
@@ -437,8 +464,8 @@ class PairedYOLODetDataset(_PairedLabelFolderMixin, BaseDetDataset):
             if not cls.is_integer() or not 0 <= cls < n:
                 raise ValueError(f'{where}: class index {fields[0]} is not an integer in '
                                  f'0..{n - 1} ({list(self._file_classes)})')
-            box = [(cx - bw / 2) * width, (cy - bh / 2) * height,
-                   (cx + bw / 2) * width, (cy + bh / 2) * height]
+            box = [(cx - bw / 2) * width, (cy - bh / 2) * height, (cx + bw / 2) * width,
+                   (cy + bh / 2) * height]
             box = check_box(box, width, height, self.box_tolerance, where)
             if int(cls) not in index_map:
                 continue

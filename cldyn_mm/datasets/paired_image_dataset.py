@@ -14,8 +14,13 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 # ``data_prefix`` does not name the folders: MSRS/RoadScene/LLVIP/TNO-style, FMB/M3FD-style,
 # VT5000-style (RGB-T salient object detection).
 KNOWN_LAYOUTS: Tuple[Tuple[str, str], ...] = (
-    ('ir', 'vi'), ('ir', 'vis'), ('IR', 'VIS'), ('Infrared', 'Visible'),
-    ('infrared', 'visible'), ('T', 'RGB'), ('Ir', 'Vis'),
+    ('ir', 'vi'),
+    ('ir', 'vis'),
+    ('IR', 'VIS'),
+    ('Infrared', 'Visible'),
+    ('infrared', 'visible'),
+    ('T', 'RGB'),
+    ('Ir', 'Vis'),
 )
 
 
@@ -45,7 +50,8 @@ def list_images(folder: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> Di
     return found
 
 
-def resolve_pair_folders(root: str, ir: Optional[str] = None,
+def resolve_pair_folders(root: str,
+                         ir: Optional[str] = None,
                          vi: Optional[str] = None) -> Tuple[str, str]:
     """Find the infrared and visible folders below ``root``.
 
@@ -64,7 +70,10 @@ def resolve_pair_folders(root: str, ir: Optional[str] = None,
         "data_prefix=dict(ir='<ir folder>', vi='<visible folder>')")
 
 
-def pair_by_stem(ir_files: Dict[str, str], vi_files: Dict[str, str], ir_dir: str, vi_dir: str,
+def pair_by_stem(ir_files: Dict[str, str],
+                 vi_files: Dict[str, str],
+                 ir_dir: str,
+                 vi_dir: str,
                  unpaired: str = 'error') -> List[str]:
     """Stems present in both folders, sorted. Unpaired stems raise (or warn with 'skip')."""
     only_ir = sorted(set(ir_files) - set(vi_files))
@@ -123,8 +132,13 @@ class PairedImageDataset(BaseDataset):
         self.unpaired = unpaired
         self.extensions = tuple(extensions)
         super().__init__(
-            ann_file=ann_file, data_root=data_root,
-            data_prefix={k: v for k, v in data_prefix.items() if v}, **kwargs)
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix={
+                k: v
+                for k, v in data_prefix.items() if v
+            },
+            **kwargs)
 
     def load_data_list(self) -> List[dict]:
         root = self.data_root or ''

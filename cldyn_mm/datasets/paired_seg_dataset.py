@@ -28,8 +28,8 @@ from .task_utils import collect_pairs, find_subdir, list_label_files, require_la
 # MSRS / MFNet (Ha et al. 2017) classes and the MFNet colour palette (RGB)
 MSRS_SEG_CLASSES = ('unlabelled', 'car', 'person', 'bike', 'curve', 'car_stop', 'guardrail',
                     'color_cone', 'bump')
-MSRS_SEG_PALETTE = ((0, 0, 0), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 192),
-                    (128, 128, 0), (64, 64, 128), (192, 128, 128), (192, 64, 0))
+MSRS_SEG_PALETTE = ((0, 0, 0), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 192), (128, 128, 0),
+                    (64, 64, 128), (192, 128, 128), (192, 64, 0))
 # FMB (Liu et al., SegMiF, ICCV 2023): label ids 0..14 as in the public FMB loaders; 'Lamp'
 # and 'Sign' are the traffic lamp / traffic sign. Palette: Cityscapes colours of the
 # corresponding classes (ours, for display only).
@@ -69,9 +69,13 @@ class PairedSegDataset(BaseSegDataset):
     IR_CANDIDATES: Tuple[str, ...] = ()
     BINARY = False
 
-    def __init__(self, ann_file: str = '', data_root: Optional[str] = None,
-                 data_prefix: Optional[dict] = None, split: str = '',
-                 unpaired: str = 'error', extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    def __init__(self,
+                 ann_file: str = '',
+                 data_root: Optional[str] = None,
+                 data_prefix: Optional[dict] = None,
+                 split: str = '',
+                 unpaired: str = 'error',
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,
                  **kwargs) -> None:
         data_prefix = dict(data_prefix or {})
         unknown = set(data_prefix) - {'ir', 'vi', 'seg'}
@@ -84,9 +88,13 @@ class PairedSegDataset(BaseSegDataset):
         self.extensions = tuple(extensions)
         kwargs.pop('img_suffix', None)
         kwargs.pop('seg_map_suffix', None)
-        super().__init__(ann_file=ann_file, data_root=data_root,
-                         data_prefix=dict(img_path='', seg_map_path=''), img_suffix='',
-                         seg_map_suffix='', **kwargs)
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix=dict(img_path='', seg_map_path=''),
+            img_suffix='',
+            seg_map_suffix='',
+            **kwargs)
 
     def _root(self) -> str:
         root = self.data_root or ''
@@ -108,18 +116,24 @@ class PairedSegDataset(BaseSegDataset):
         if not classes:
             raise ValueError(f'{self.__class__.__name__} needs metainfo=dict(classes=...)')
         root = self._root()
-        stems, ir_files, vi_files, _, _ = collect_pairs(
-            root, self._ir_name(root), self._pair_prefix['vi'], self.ann_file, self.unpaired,
-            self.extensions)
+        stems, ir_files, vi_files, _, _ = collect_pairs(root, self._ir_name(root),
+                                                        self._pair_prefix['vi'], self.ann_file,
+                                                        self.unpaired, self.extensions)
         seg_dir = find_subdir(root, self._pair_prefix['seg'], 'label folder')
         labels = list_label_files(seg_dir, self.extensions)
         require_labels(stems, labels, seg_dir, '.png')
         data_list = []
         for stem in stems:
-            info = dict(stem=stem, img_path=vi_files[stem], ir_path=ir_files[stem],
-                        vi_path=vi_files[stem], seg_map_path=labels[stem],
-                        label_map=self.label_map, reduce_zero_label=self.reduce_zero_label,
-                        seg_fields=[], num_classes=len(classes))
+            info = dict(
+                stem=stem,
+                img_path=vi_files[stem],
+                ir_path=ir_files[stem],
+                vi_path=vi_files[stem],
+                seg_map_path=labels[stem],
+                label_map=self.label_map,
+                reduce_zero_label=self.reduce_zero_label,
+                seg_fields=[],
+                num_classes=len(classes))
             if self.BINARY:
                 info['seg_binary'] = True
             data_list.append(info)

@@ -36,8 +36,10 @@ def find_subdir(root: str, name: str, what: str = 'folder') -> str:
         return path
     parent, leaf = osp.split(osp.normpath(path))
     if osp.isdir(parent):
-        matches = [d for d in sorted(os.listdir(parent))
-                   if d.lower() == leaf.lower() and osp.isdir(osp.join(parent, d))]
+        matches = [
+            d for d in sorted(os.listdir(parent))
+            if d.lower() == leaf.lower() and osp.isdir(osp.join(parent, d))
+        ]
         if len(matches) == 1:
             return osp.join(parent, matches[0])
     raise FileNotFoundError(f'{what} not found: {path}')
@@ -48,20 +50,23 @@ def read_split_file(path: str) -> List[str]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'split file not found: {path}')
     with open(path) as f:
-        stems = [osp.splitext(osp.basename(line.strip()))[0] for line in f
-                 if line.strip() and not line.lstrip().startswith('#')]
+        stems = [
+            osp.splitext(osp.basename(line.strip()))[0] for line in f
+            if line.strip() and not line.lstrip().startswith('#')
+        ]
     if not stems:
         raise ValueError(f'split file {path} lists no stems')
     return stems
 
 
-def collect_pairs(root: str,
-                  ir: Optional[str] = None,
-                  vi: Optional[str] = None,
-                  split_file: str = '',
-                  unpaired: str = 'error',
-                  extensions: Sequence[str] = IMAGE_EXTENSIONS
-                  ) -> Tuple[List[str], Dict[str, str], Dict[str, str], str, str]:
+def collect_pairs(
+    root: str,
+    ir: Optional[str] = None,
+    vi: Optional[str] = None,
+    split_file: str = '',
+    unpaired: str = 'error',
+    extensions: Sequence[str] = IMAGE_EXTENSIONS
+) -> Tuple[List[str], Dict[str, str], Dict[str, str], str, str]:
     """Stems of the IR/VIS pairs below ``root`` (optionally restricted to a split file).
 
     Returns ``(stems, ir_files, vi_files, ir_dir, vi_dir)``; ``ir_files`` / ``vi_files`` map
@@ -96,8 +101,7 @@ def list_label_files(folder: str, extensions: Sequence[str]) -> Dict[str, str]:
     found: Dict[str, str] = {}
     for name in sorted(os.listdir(folder)):
         stem, ext = osp.splitext(name)
-        if ext.lower() in exts and not name.startswith('.') and osp.isfile(
-                osp.join(folder, name)):
+        if ext.lower() in exts and not name.startswith('.') and osp.isfile(osp.join(folder, name)):
             if stem in found:
                 raise ValueError(f'two label files with the stem {stem!r} in {folder}: '
                                  f'{osp.basename(found[stem])} and {name}')
@@ -133,8 +137,7 @@ def check_box(box: Sequence[float], width: int, height: int, tolerance: float,
     if not (x2 > x1 and y2 > y1):
         raise ValueError(f'{where}: empty box [x1={x1:g}, y1={y1:g}, x2={x2:g}, y2={y2:g}] '
                          '(x2 must exceed x1 and y2 must exceed y1)')
-    if (x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance
-            or y2 > height + tolerance):
+    if (x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance):
         raise ValueError(f'{where}: box [x1={x1:g}, y1={y1:g}, x2={x2:g}, y2={y2:g}] lies '
                          f'outside the {width}x{height} image (tolerance {tolerance:g} px)')
     return [max(0., x1), max(0., y1), min(float(width), x2), min(float(height), y2)]

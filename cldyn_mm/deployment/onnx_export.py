@@ -50,8 +50,7 @@ def sobel_kernels(channels: int) -> Tuple[Tensor, Tensor]:
     """(C, 1, 3, 3) Sobel x and y kernels divided by 8, as ``sobel_l1(normalized=True)``."""
     kx = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]]) / 8
     ky = kx.t().contiguous()
-    return (kx.expand(channels, 1, 3, 3).contiguous(),
-            ky.expand(channels, 1, 3, 3).contiguous())
+    return (kx.expand(channels, 1, 3, 3).contiguous(), ky.expand(channels, 1, 3, 3).contiguous())
 
 
 class ExportGradientFusion(nn.Module):
@@ -77,8 +76,9 @@ class ExportGradientFusion(nn.Module):
         couple = torch.cat((f_ir, f_vis), dim=1)
         cg = torch.cat((self.gradient(f_ir), self.gradient(f_vis)), dim=1)
         ca = m.channel_mlp_avg(cg.mean((2, 3))) + m.channel_mlp_max(cg.amax((2, 3)))
-        sa = (m.spatial_conv_avg(F.avg_pool2d(cg, 3, 1, 1))
-              + m.spatial_conv_max(F.max_pool2d(cg, 3, 1, 1)))
+        sa = (
+            m.spatial_conv_avg(F.avg_pool2d(cg, 3, 1, 1)) +
+            m.spatial_conv_max(F.max_pool2d(cg, 3, 1, 1)))
         return couple * torch.sigmoid(ca[:, :, None, None] * sa)
 
 
@@ -141,8 +141,8 @@ class ExportA2SI(nn.Module):
     def codes(self, raw: Tensor, normed: Tensor) -> Tuple[Tensor, Tensor]:
         """``(set_code, query_code)`` of the task sequence, as :meth:`A2SIBlock.encode_task`."""
         b = self.block
-        return (encode_sequence(b.selector.task_code, raw),
-                encode_sequence(b.basis_filter.task_embed, normed))
+        return (encode_sequence(b.selector.task_code,
+                                raw), encode_sequence(b.basis_filter.task_embed, normed))
 
     def set_logits(self, set_code: Tensor, feat: Tensor) -> Tensor:
         """:meth:`SetSelector.forward`: (B, K, S) cosine logits."""
@@ -190,7 +190,7 @@ class ExportA2SI(nn.Module):
             groups[0][1].insert(0, center)
         else:
             groups.append(([(0, 0)], [center]))
-        padded = F.pad(feat, (self.pad,) * 4) if self.pad else feat
+        padded = F.pad(feat, (self.pad, ) * 4) if self.pad else feat
         out = None
         for offsets, weights in groups:
             cols = torch.cat([self._shifted(padded, dy, dx) for dy, dx in offsets], dim=1)
@@ -201,8 +201,7 @@ class ExportA2SI(nn.Module):
         out = out.unflatten(1, (k_num, c)) + shift.view(1, 1, c, 1)
         return F.leaky_relu(out, 0.2).sum(1).view_as(feat)
 
-    def forward(self, bank: Tensor, set_code: Tensor, query_code: Tensor,
-                feat: Tensor) -> Tensor:
+    def forward(self, bank: Tensor, set_code: Tensor, query_code: Tensor, feat: Tensor) -> Tensor:
         from cldyn_mm.models.fusion.a2si import select_basis_vectors
         b = self.block
         batch = feat.shape[0]
@@ -213,8 +212,7 @@ class ExportA2SI(nn.Module):
         onehot = (index.unsqueeze(-1) == torch.arange(self.set_num)).to(feat.dtype)
         query = b.basis_filter.query(
             torch.cat((query_code, b.basis_filter.img_embed(feat).mean((2, 3))), dim=1))
-        vectors = select_basis_vectors(query, bank, onehot, index, b.selection,
-                                       b.soft_temperature)
+        vectors = select_basis_vectors(query, bank, onehot, index, b.selection, b.soft_temperature)
         mixed = self.filter_responses(feat, vectors, onehot)
         return feat + b.zero_conv(mixed)
 
@@ -253,7 +251,9 @@ class ExportFuser(nn.Module):
     def input_names(self) -> List[str]:
         return ['ir', 'vis', 'task_feat'] if self.kind == 'cldyn' else ['ir', 'vis']
 
-    def forward(self, ir: Tensor, vis: Tensor,
+    def forward(self,
+                ir: Tensor,
+                vis: Tensor,
                 task_feat: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         ycbcr = rgb_to_ycbcr(vis)
         vis_y = ycbcr[:, :1]
@@ -281,8 +281,10 @@ class ExportFuser(nn.Module):
         return self.vfn.fuse_features(f_ir, f_vis)
 
 
-def dummy_inputs(kind: str, shape: Sequence[int] = DEFAULT_SHAPE,
-                 task_shape: Sequence[int] = DEFAULT_TASK_SHAPE, batch: int = 1,
+def dummy_inputs(kind: str,
+                 shape: Sequence[int] = DEFAULT_SHAPE,
+                 task_shape: Sequence[int] = DEFAULT_TASK_SHAPE,
+                 batch: int = 1,
                  seed: int = 0) -> Tuple[Tensor, ...]:
     """Random inputs of :class:`ExportFuser` (``kind`` 'vfn' or 'cldyn')."""
     g = torch.Generator().manual_seed(seed)
@@ -294,7 +296,9 @@ def dummy_inputs(kind: str, shape: Sequence[int] = DEFAULT_SHAPE,
     return ir, vis, torch.randn(1, *task_shape, generator=g)
 
 
-def export_onnx(fuser: nn.Module, out: str, shape: Sequence[int] = DEFAULT_SHAPE,
+def export_onnx(fuser: nn.Module,
+                out: str,
+                shape: Sequence[int] = DEFAULT_SHAPE,
                 opset: int = DEFAULT_OPSET,
                 task_shape: Sequence[int] = DEFAULT_TASK_SHAPE) -> ExportFuser:
     """Export ``fuser`` to the ONNX file ``out`` (TorchScript exporter, ``dynamo=False``).
@@ -319,11 +323,18 @@ def export_onnx(fuser: nn.Module, out: str, shape: Sequence[int] = DEFAULT_SHAPE
         # the colour conversion's channel-count checks (static, 3) are expected
         warnings.filterwarnings('ignore', category=DeprecationWarning)
         warnings.filterwarnings('ignore', message='Constant folding - Only steps=1')
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning,
-                                module=r'cldyn_mm\.utils\.colour')
-        torch.onnx.export(model, args, out, dynamo=False, opset_version=opset,
-                          input_names=model.input_names, output_names=['fused_y', 'fused'],
-                          dynamic_axes=axes, do_constant_folding=True)
+        warnings.filterwarnings(
+            'ignore', category=torch.jit.TracerWarning, module=r'cldyn_mm\.utils\.colour')
+        torch.onnx.export(
+            model,
+            args,
+            out,
+            dynamo=False,
+            opset_version=opset,
+            input_names=model.input_names,
+            output_names=['fused_y', 'fused'],
+            dynamic_axes=axes,
+            do_constant_folding=True)
     return model
 
 
@@ -371,6 +382,6 @@ def check_onnx_model(path: str) -> None:
 
 __all__ = [
     'ExportFuser', 'ExportVFN', 'ExportA2SI', 'ExportGradientFusion', 'ExportError',
-    'encode_sequence', 'export_onnx', 'dummy_inputs', 'onnx_session', 'run_onnx',
-    'torch_reference', 'max_abs_diff', 'check_onnx_model'
+    'encode_sequence', 'export_onnx', 'dummy_inputs', 'onnx_session', 'run_onnx', 'torch_reference',
+    'max_abs_diff', 'check_onnx_model'
 ]

@@ -16,7 +16,9 @@ class ExportError(ValueError):
     """A model or an option that cannot be exported (the message says why)."""
 
 
-def check_shape(shape: Sequence, what: str = '--shape', length: int = 2,
+def check_shape(shape: Sequence,
+                what: str = '--shape',
+                length: int = 2,
                 minimum: int = MIN_SIZE) -> Tuple[int, ...]:
     """``shape`` as a tuple of ``length`` ints >= ``minimum``, else :class:`ExportError`."""
     try:

@@ -19,8 +19,10 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ['HALF_MIN_NUMEL', 'read_state_dict', 'select_prefix', 'to_half', 'file_sha256',
-           'collect_parts', 'complete_for_model', 'save_packed']
+__all__ = [
+    'HALF_MIN_NUMEL', 'read_state_dict', 'select_prefix', 'to_half', 'file_sha256', 'collect_parts',
+    'complete_for_model', 'save_packed'
+]
 
 #: tensors with fewer elements stay fp32 in a half-precision file
 HALF_MIN_NUMEL = 4096
@@ -47,8 +49,7 @@ def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
         raise ValueError(f'{path} is not a loadable checkpoint: {e}') from e
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f'{path} holds no state dict of tensors')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
@@ -56,7 +57,9 @@ def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     return state, meta
 
 
-def select_prefix(state: Dict[str, torch.Tensor], src: str, dst: str = '',
+def select_prefix(state: Dict[str, torch.Tensor],
+                  src: str,
+                  dst: str = '',
                   drop: Iterable[str] = ()) -> Dict[str, torch.Tensor]:
     """The entries of ``state`` under ``src`` (``''``: all) renamed to start with ``dst``,
     without the keys starting with one of ``drop`` (checked after the renaming)."""
@@ -94,8 +97,9 @@ def to_half(state: Dict[str, torch.Tensor],
     return out
 
 
-def collect_parts(parts: Sequence[Tuple[str, str, str]],
-                  drop: Iterable[str] = ()) -> Tuple[Dict[str, torch.Tensor], dict]:
+def collect_parts(
+    parts: Sequence[Tuple[str, str, str]], drop: Iterable[str] = ()
+) -> Tuple[Dict[str, torch.Tensor], dict]:
     """The keys of several training checkpoints under new prefixes, as one state dict.
 
     Args:
@@ -119,8 +123,13 @@ def collect_parts(parts: Sequence[Tuple[str, str, str]],
         state.update(part)
         if dataset_meta is None and meta.get('dataset_meta'):
             dataset_meta = meta['dataset_meta']
-        sources.append(dict(file=osp.basename(path), sha256=file_sha256(path), prefix=src,
-                            stored_as=dst_prefix, keys=len(part)))
+        sources.append(
+            dict(
+                file=osp.basename(path),
+                sha256=file_sha256(path),
+                prefix=src,
+                stored_as=dst_prefix,
+                keys=len(part)))
     return state, dict(sources=sources, dataset_meta=dataset_meta)
 
 
@@ -135,8 +144,9 @@ def complete_for_model(model: torch.nn.Module,
     result = model.load_state_dict(state, strict=False)
     own = model.state_dict(keep_vars=True)
     given = {own[k].data_ptr() for k in state if k in own and own[k].numel()}
-    missing = [k for k in result.missing_keys
-               if not (own[k].numel() and own[k].data_ptr() in given)]
+    missing = [
+        k for k in result.missing_keys if not (own[k].numel() and own[k].data_ptr() in given)
+    ]
     if missing or result.unexpected_keys:
         raise RuntimeError(
             f'{len(missing)} keys of {type(model).__name__} missing (e.g. {missing[:3]}), '
@@ -144,7 +154,10 @@ def complete_for_model(model: torch.nn.Module,
     return {k: v.detach() for k, v in model.state_dict().items()}
 
 
-def save_packed(state: Dict[str, torch.Tensor], dst: str, info: dict, half: bool = False,
+def save_packed(state: Dict[str, torch.Tensor],
+                dst: str,
+                info: dict,
+                half: bool = False,
                 extra_meta: Optional[dict] = None) -> Dict[str, torch.Tensor]:
     """Write ``{'state_dict', 'meta'}`` atomically to ``dst`` (fp16 for large tensors with
     ``half``); ``meta['cldyn_zoo']`` holds ``info['sources']``, the fp16 setting and
@@ -152,8 +165,10 @@ def save_packed(state: Dict[str, torch.Tensor], dst: str, info: dict, half: bool
     state dict as stored."""
     if half:
         state = to_half(state)
-    zoo = dict(sources=info.get('sources', []), fp16=bool(half),
-               half_min_numel=HALF_MIN_NUMEL if half else None)
+    zoo = dict(
+        sources=info.get('sources', []),
+        fp16=bool(half),
+        half_min_numel=HALF_MIN_NUMEL if half else None)
     zoo.update(extra_meta or {})
     meta = dict(cldyn_zoo=zoo)
     if info.get('dataset_meta') is not None:

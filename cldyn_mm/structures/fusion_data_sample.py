@@ -39,8 +39,8 @@ from torch import Tensor
 
 #: panel images, left to right: (key, title); image field ``<key>_img``, the task network's
 #: predictions on it ``<key>_pred``
-PANEL_IMAGES: Tuple[Tuple[str, str], ...] = (('ir', 'IR'), ('vis', 'VIS'), ('vfn', 'VFN'),
-                                             ('cldyn', 'CLDyN'))
+PANEL_IMAGES: Tuple[Tuple[str, str],
+                    ...] = (('ir', 'IR'), ('vis', 'VIS'), ('vfn', 'VFN'), ('cldyn', 'CLDyN'))
 #: the task prediction fields (mmdet / mmseg names, SOD's saliency)
 TASK_PREDICTION_FIELDS: Tuple[str, ...] = ('pred_instances', 'pred_sem_seg', 'pred_saliency')
 

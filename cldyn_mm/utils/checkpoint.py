@@ -60,9 +60,8 @@ def allow_mmengine_checkpoints() -> None:
     if _DONE or not hasattr(torch.serialization, 'add_safe_globals'):
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    torch.serialization.add_safe_globals([
-        HistoryBuffer, *_numpy_safe_globals(), (_history_buffer_getattr, 'builtins.getattr')
-    ])
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, *_numpy_safe_globals(), (_history_buffer_getattr, 'builtins.getattr')])
     _DONE = True
 
 

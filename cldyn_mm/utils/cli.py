@@ -40,13 +40,14 @@ def run_cli(main: Callable[[Sequence[str]], Optional[int]],
     try:
         code = main(argv)
     except KeyboardInterrupt:
-        print(f'{prog}: interrupted' + (f' ({interrupted})' if interrupted else ''),
-              file=sys.stderr)
+        print(
+            f'{prog}: interrupted' + (f' ({interrupted})' if interrupted else ''), file=sys.stderr)
         return 130
     except errors as e:
         if '--debug' in argv:
             raise
-        print(f'{prog}: error: {one_line(e, max_chars)} (--debug shows the traceback)',
-              file=sys.stderr)
+        print(
+            f'{prog}: error: {one_line(e, max_chars)} (--debug shows the traceback)',
+            file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0

@@ -31,16 +31,17 @@ from typing import Dict, List, Mapping, MutableMapping, Optional
 import torch
 import torch.distributed as torch_dist
 
-__all__ = ['setup_cpu_distributed', 'adapt_cfg_for_cpu_distributed', 'revert_sync_bn_cfg',
-           'launcher_env', 'init_cpu_dist', 'teardown_distributed', 'SYNC_BN_TYPES']
+__all__ = [
+    'setup_cpu_distributed', 'adapt_cfg_for_cpu_distributed', 'revert_sync_bn_cfg', 'launcher_env',
+    'init_cpu_dist', 'teardown_distributed', 'SYNC_BN_TYPES'
+]
 
 #: norm-layer types (with or without a scope prefix, e.g. ``mmseg.SyncBN``) that need GPUs
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
 # arguments of the SyncBN classes that BatchNorm does not take
 _SYNC_ONLY_ARGS = ('process_group', 'group', 'stats_mode')
 _DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
-CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None,
-                       broadcast_buffers=False)
+CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
 
 
 def _is_sync_bn(type_) -> bool:
@@ -102,9 +103,9 @@ def adapt_cfg_for_cpu_distributed(cfg) -> List[str]:
         notes.append(f'model_wrapper_cfg: {wrapper}')
     else:
         type_ = wrapper.get('type', 'MMDistributedDataParallel')  # MMEngine's default
-        is_ddp = (type_ in _DDP_WRAPPERS if isinstance(type_, str) else
-                  isinstance(type_, type)
-                  and issubclass(type_, torch.nn.parallel.DistributedDataParallel))
+        is_ddp = (
+            type_ in _DDP_WRAPPERS if isinstance(type_, str) else isinstance(type_, type)
+            and issubclass(type_, torch.nn.parallel.DistributedDataParallel))
         if is_ddp and 'device_ids' not in wrapper:
             wrapper['device_ids'] = None
             notes.append('model_wrapper_cfg.device_ids: None (CPU modules)')
@@ -135,11 +136,16 @@ def launcher_env(launcher: str, environ: Optional[Mapping[str, str]] = None) -> 
         return env[key]
 
     if launcher == 'pytorch':
-        out = dict(RANK=need('RANK'), WORLD_SIZE=need('WORLD_SIZE'),
-                   LOCAL_RANK=env.get('LOCAL_RANK', '0'), MASTER_ADDR=need('MASTER_ADDR'))
+        out = dict(
+            RANK=need('RANK'),
+            WORLD_SIZE=need('WORLD_SIZE'),
+            LOCAL_RANK=env.get('LOCAL_RANK', '0'),
+            MASTER_ADDR=need('MASTER_ADDR'))
     elif launcher == 'slurm':
-        out = dict(RANK=need('SLURM_PROCID'), WORLD_SIZE=need('SLURM_NTASKS'),
-                   LOCAL_RANK=env.get('SLURM_LOCALID', '0'))
+        out = dict(
+            RANK=need('SLURM_PROCID'),
+            WORLD_SIZE=need('SLURM_NTASKS'),
+            LOCAL_RANK=env.get('SLURM_LOCALID', '0'))
         if 'MASTER_ADDR' in env:
             out['MASTER_ADDR'] = env['MASTER_ADDR']
         else:
@@ -147,9 +153,11 @@ def launcher_env(launcher: str, environ: Optional[Mapping[str, str]] = None) -> 
             out['MASTER_ADDR'] = subprocess.getoutput(
                 f'scontrol show hostname {nodes} | head -n1').strip()
     elif launcher == 'mpi':
-        out = dict(RANK=need('OMPI_COMM_WORLD_RANK'), WORLD_SIZE=need('OMPI_COMM_WORLD_SIZE'),
-                   LOCAL_RANK=env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'),
-                   MASTER_ADDR=need('MASTER_ADDR'))
+        out = dict(
+            RANK=need('OMPI_COMM_WORLD_RANK'),
+            WORLD_SIZE=need('OMPI_COMM_WORLD_SIZE'),
+            LOCAL_RANK=env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'),
+            MASTER_ADDR=need('MASTER_ADDR'))
     else:
         raise ValueError(f"launcher must be 'pytorch', 'slurm' or 'mpi', got {launcher!r}")
     out['MASTER_PORT'] = str(env.get('MASTER_PORT', '29500'))
@@ -166,12 +174,17 @@ def init_cpu_dist(launcher: str, timeout: Optional[float] = None, **kwargs) -> N
     os.environ.update(env)
     if timeout is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=timeout)
-    torch_dist.init_process_group(backend='gloo', init_method='env://',
-                                  rank=int(env['RANK']), world_size=int(env['WORLD_SIZE']),
-                                  **kwargs)
+    torch_dist.init_process_group(
+        backend='gloo',
+        init_method='env://',
+        rank=int(env['RANK']),
+        world_size=int(env['WORLD_SIZE']),
+        **kwargs)
 
 
-def setup_cpu_distributed(cfg, launcher: str, cuda_available: Optional[bool] = None,
+def setup_cpu_distributed(cfg,
+                          launcher: str,
+                          cuda_available: Optional[bool] = None,
                           init: bool = True) -> List[str]:
     """Prepare a distributed CPU run (see the module docstring); call before
     ``Runner.from_cfg``.

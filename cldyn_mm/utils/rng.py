@@ -16,8 +16,11 @@ def get_rng_state() -> Dict:
     np_state = np.random.get_state(legacy=False)
     state = dict(
         python=random.getstate(),
-        numpy=dict(key=np_state['state']['key'].tolist(), pos=int(np_state['state']['pos']),
-                   has_gauss=int(np_state['has_gauss']), gauss=float(np_state['gauss'])),
+        numpy=dict(
+            key=np_state['state']['key'].tolist(),
+            pos=int(np_state['state']['pos']),
+            has_gauss=int(np_state['has_gauss']),
+            gauss=float(np_state['gauss'])),
         torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
@@ -29,10 +32,12 @@ def set_rng_state(state: Dict) -> None:
     py = state['python']
     random.setstate((py[0], tuple(py[1]), py[2]))
     np_state = state['numpy']
-    np.random.set_state(dict(
-        bit_generator='MT19937',
-        state=dict(key=np.asarray(np_state['key'], dtype=np.uint32), pos=np_state['pos']),
-        has_gauss=np_state['has_gauss'], gauss=np_state['gauss']))
+    np.random.set_state(
+        dict(
+            bit_generator='MT19937',
+            state=dict(key=np.asarray(np_state['key'], dtype=np.uint32), pos=np_state['pos']),
+            has_gauss=np_state['has_gauss'],
+            gauss=np_state['gauss']))
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])

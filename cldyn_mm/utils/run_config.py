@@ -6,8 +6,11 @@ from typing import Optional
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported)
 
 
-def load_run_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
-                    launcher: str = 'none', tensorboard: str = 'auto') -> Config:
+def load_run_config(config: str,
+                    work_dir: Optional[str] = None,
+                    cfg_options: Optional[dict] = None,
+                    launcher: str = 'none',
+                    tensorboard: str = 'auto') -> Config:
     """Read a config, merge ``--cfg-options`` and set the work dir like mmdet's tools do.
 
     ``work_dir`` priority: argument > config's ``work_dir`` > ``./work_dirs/<config name>``.

@@ -24,8 +24,9 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     allow_mmengine_checkpoints()
     if not init_default_scope:
         return
-    never_created = (DefaultScope.get_current_instance() is None
-                     or not DefaultScope.check_instance_created('cldyn_mm'))
+    never_created = (
+        DefaultScope.get_current_instance() is None
+        or not DefaultScope.check_instance_created('cldyn_mm'))
     if never_created:
         DefaultScope.get_instance('cldyn_mm', scope_name='cldyn_mm')
         return

@@ -19,8 +19,8 @@ def to_uint8_rgb(img) -> np.ndarray:
     if img.shape[0] == 1:
         img = np.repeat(img, 3, axis=0)
     # contiguous: OpenCV drawing (mmseg's labels, titles) refuses transposed views
-    return np.ascontiguousarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-                                .transpose(1, 2, 0))
+    return np.ascontiguousarray(
+        (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
 
 
 def put_title(tile: np.ndarray, title: str) -> np.ndarray:

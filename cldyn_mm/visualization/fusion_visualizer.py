@@ -96,7 +96,8 @@ class FusionPanelMixin:
         self._captured: Optional[List[np.ndarray]] = None
 
     # ------------------------------------------------------------------ layout
-    def panel_tiles(self, data_sample: BaseDataElement,
+    def panel_tiles(self,
+                    data_sample: BaseDataElement,
                     image: Union[np.ndarray, torch.Tensor, None] = None) -> List[Tile]:
         """``[(title, image (C, H, W) in [0, 1], predictions or None), ...]`` left to right.
 
@@ -132,7 +133,9 @@ class FusionPanelMixin:
         return tiles
 
     # ------------------------------------------------------------------ drawing
-    def draw_tile(self, image: np.ndarray, preds: BaseDataElement,
+    def draw_tile(self,
+                  image: np.ndarray,
+                  preds: BaseDataElement,
                   pred_score_thr: float = 0.3) -> np.ndarray:
         """``image`` (H, W, 3) uint8 RGB with the task predictions of ``preds`` drawn."""
         return image
@@ -143,8 +146,17 @@ class FusionPanelMixin:
         no show, no file) and return the image it would record."""
         self._captured = []
         try:
-            add_datasample(self, 'tile', image, preds, draw_gt=False, draw_pred=True,
-                           show=False, out_file=None, step=0, **kwargs)
+            add_datasample(
+                self,
+                'tile',
+                image,
+                preds,
+                draw_gt=False,
+                draw_pred=True,
+                show=False,
+                out_file=None,
+                step=0,
+                **kwargs)
             captured = self._captured
         finally:
             self._captured = None
@@ -156,9 +168,11 @@ class FusionPanelMixin:
             return
         super().add_image(name, image, step)
 
-    def draw_panel(self, data_sample: BaseDataElement,
+    def draw_panel(self,
+                   data_sample: BaseDataElement,
                    image: Union[np.ndarray, torch.Tensor, None] = None,
-                   draw_pred: bool = True, pred_score_thr: float = 0.3) -> np.ndarray:
+                   draw_pred: bool = True,
+                   pred_score_thr: float = 0.3) -> np.ndarray:
         """The (H, sum W_i + gaps, 3) uint8 RGB panel of one sample (nothing recorded)."""
         tiles = self.panel_tiles(data_sample, image)
         if not tiles:
@@ -174,10 +188,16 @@ class FusionPanelMixin:
         return concat_tiles(drawn, self.gap)
 
     @master_only
-    def add_datasample(self, name: str, image: Union[np.ndarray, torch.Tensor, None] = None,
-                       data_sample: Optional[BaseDataElement] = None, draw_gt: bool = False,
-                       draw_pred: bool = True, show: bool = False, wait_time: float = 0,
-                       out_file: Optional[str] = None, pred_score_thr: float = 0.3,
+    def add_datasample(self,
+                       name: str,
+                       image: Union[np.ndarray, torch.Tensor, None] = None,
+                       data_sample: Optional[BaseDataElement] = None,
+                       draw_gt: bool = False,
+                       draw_pred: bool = True,
+                       show: bool = False,
+                       wait_time: float = 0,
+                       out_file: Optional[str] = None,
+                       pred_score_thr: float = 0.3,
                        step: int = 0) -> np.ndarray:
         """Draw the panel of ``data_sample`` and record it.
 
@@ -231,11 +251,17 @@ class FusionVisualizer(FusionPanelMixin, Visualizer):
         alpha (float): Opacity of drawn masks / heat maps. Defaults to 0.5.
     """
 
-    def __init__(self, name: str = 'visualizer', image: Optional[np.ndarray] = None,
-                 vis_backends: Optional[list] = None, save_dir: Optional[str] = None,
-                 gap: int = 4, title: bool = True, alpha: float = 0.5, **kwargs) -> None:
-        super().__init__(name=name, image=image, vis_backends=vis_backends, save_dir=save_dir,
-                         **kwargs)
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[list] = None,
+                 save_dir: Optional[str] = None,
+                 gap: int = 4,
+                 title: bool = True,
+                 alpha: float = 0.5,
+                 **kwargs) -> None:
+        super().__init__(
+            name=name, image=image, vis_backends=vis_backends, save_dir=save_dir, **kwargs)
         self._init_panel(gap, title)
         self.alpha = alpha
         self._task_drawers: dict = {}
@@ -251,7 +277,9 @@ class FusionVisualizer(FusionPanelMixin, Visualizer):
             drawer.dataset_meta = self.dataset_meta
         return drawer
 
-    def draw_tile(self, image: np.ndarray, preds: BaseDataElement,
+    def draw_tile(self,
+                  image: np.ndarray,
+                  preds: BaseDataElement,
                   pred_score_thr: float = 0.3) -> np.ndarray:
         if 'pred_instances' in preds:
             return self._task_drawer('det').draw_tile(image, preds, pred_score_thr)
@@ -277,10 +305,13 @@ def _sorted_corners(instances):
         return instances
     b = instances.bboxes.float()
     instances = instances.clone()
-    instances.bboxes = torch.stack([torch.minimum(b[:, 0], b[:, 2]),
-                                    torch.minimum(b[:, 1], b[:, 3]),
-                                    torch.maximum(b[:, 0], b[:, 2]),
-                                    torch.maximum(b[:, 1], b[:, 3])], dim=1)
+    instances.bboxes = torch.stack([
+        torch.minimum(b[:, 0], b[:, 2]),
+        torch.minimum(b[:, 1], b[:, 3]),
+        torch.maximum(b[:, 0], b[:, 2]),
+        torch.maximum(b[:, 1], b[:, 3])
+    ],
+                                   dim=1)
     return instances
 
 
@@ -298,17 +329,33 @@ class FusedDetVisualizer(FusionPanelMixin, _detection_visualizer_base()):
         title (bool): Write each tile's image name into it. Defaults to True.
     """
 
-    def __init__(self, name: str = 'visualizer', image: Optional[np.ndarray] = None,
-                 vis_backends: Optional[list] = None, save_dir: Optional[str] = None,
-                 bbox_color=None, text_color=(200, 200, 200), mask_color=None,
-                 line_width: Union[int, float] = 3, alpha: float = 0.5, gap: int = 4,
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[list] = None,
+                 save_dir: Optional[str] = None,
+                 bbox_color=None,
+                 text_color=(200, 200, 200),
+                 mask_color=None,
+                 line_width: Union[int, float] = 3,
+                 alpha: float = 0.5,
+                 gap: int = 4,
                  title: bool = True) -> None:
-        super().__init__(name=name, image=image, vis_backends=vis_backends, save_dir=save_dir,
-                         bbox_color=bbox_color, text_color=text_color, mask_color=mask_color,
-                         line_width=line_width, alpha=alpha)
+        super().__init__(
+            name=name,
+            image=image,
+            vis_backends=vis_backends,
+            save_dir=save_dir,
+            bbox_color=bbox_color,
+            text_color=text_color,
+            mask_color=mask_color,
+            line_width=line_width,
+            alpha=alpha)
         self._init_panel(gap, title)
 
-    def draw_tile(self, image: np.ndarray, preds: BaseDataElement,
+    def draw_tile(self,
+                  image: np.ndarray,
+                  preds: BaseDataElement,
                   pred_score_thr: float = 0.3) -> np.ndarray:
         if 'pred_instances' not in preds:
             return image
@@ -319,8 +366,11 @@ class FusedDetVisualizer(FusionPanelMixin, _detection_visualizer_base()):
             return image
         sample = prediction_sample(preds, ())
         sample.pred_instances = _sorted_corners(inst)
-        return self._draw_by(_detection_visualizer_base().add_datasample, image, sample,
-                             pred_score_thr=pred_score_thr)
+        return self._draw_by(
+            _detection_visualizer_base().add_datasample,
+            image,
+            sample,
+            pred_score_thr=pred_score_thr)
 
 
 @VISUALIZERS.register_module()
@@ -339,23 +389,41 @@ class FusedSegVisualizer(FusionPanelMixin, _segmentation_visualizer_base()):
         title (bool): Write each tile's image name into it. Defaults to True.
     """
 
-    def __init__(self, name: str = 'visualizer', image: Optional[np.ndarray] = None,
-                 vis_backends: Optional[list] = None, save_dir: Optional[str] = None,
-                 classes: Optional[list] = None, palette: Optional[list] = None,
-                 dataset_name: Optional[str] = None, alpha: float = 0.5,
-                 with_labels: bool = True, gap: int = 4, title: bool = True) -> None:
-        super().__init__(name=name, image=image, vis_backends=vis_backends, save_dir=save_dir,
-                         classes=classes, palette=palette, dataset_name=dataset_name,
-                         alpha=alpha)
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[list] = None,
+                 save_dir: Optional[str] = None,
+                 classes: Optional[list] = None,
+                 palette: Optional[list] = None,
+                 dataset_name: Optional[str] = None,
+                 alpha: float = 0.5,
+                 with_labels: bool = True,
+                 gap: int = 4,
+                 title: bool = True) -> None:
+        super().__init__(
+            name=name,
+            image=image,
+            vis_backends=vis_backends,
+            save_dir=save_dir,
+            classes=classes,
+            palette=palette,
+            dataset_name=dataset_name,
+            alpha=alpha)
         self.with_labels = with_labels
         self._init_panel(gap, title)
 
-    def draw_tile(self, image: np.ndarray, preds: BaseDataElement,
+    def draw_tile(self,
+                  image: np.ndarray,
+                  preds: BaseDataElement,
                   pred_score_thr: float = 0.3) -> np.ndarray:
         if 'pred_saliency' in preds:
             return saliency_overlay(image, preds.pred_saliency, self.alpha)
         if 'pred_sem_seg' not in preds:
             return image
         sample = prediction_sample(preds, ('pred_sem_seg', ))
-        return self._draw_by(_segmentation_visualizer_base().add_datasample, image, sample,
-                             with_labels=self.with_labels)
+        return self._draw_by(
+            _segmentation_visualizer_base().add_datasample,
+            image,
+            sample,
+            with_labels=self.with_labels)

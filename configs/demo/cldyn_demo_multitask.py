@@ -7,8 +7,10 @@ _base_ = ['../_base_/closed_loop/cldyn_runtime.py']
 
 from mmengine.config import Config as _Config  # noqa: E402
 
-_tasks = {t: _Config.fromfile(f'{{ fileDirname }}/cldyn_demo_{t}.py')
-          for t in ('det', 'seg', 'sod')}
+_tasks = {
+    t: _Config.fromfile(f'{{ fileDirname }}/cldyn_demo_{t}.py')
+    for t in ('det', 'seg', 'sod')
+}
 
 model = dict(tasks={t: c.model.tasks[t].to_dict() for t, c in _tasks.items()})
 train_dataloader = {t: c.train_dataloader[t].to_dict() for t, c in _tasks.items()}
@@ -21,5 +23,7 @@ train_cfg = dict(max_iters=200, val_interval=100)
 default_hooks = dict(
     checkpoint=dict(interval=100),
     best_checkpoint=dict(indicators={
-        t: c.default_hooks.best_checkpoint.indicators[t] for t, c in _tasks.items()}))
+        t: c.default_hooks.best_checkpoint.indicators[t]
+        for t, c in _tasks.items()
+    }))
 del _Config, _tasks

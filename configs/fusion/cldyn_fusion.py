@@ -25,8 +25,7 @@ model = dict(
         vector_num=vector_num,
         tau=0.5,  # Gumbel-softmax temperature of the set choice (training only)
         selection='hard'),  # 'hard': the research code's top-n; 'soft': differentiable
-    bank=dict(type='BasisVectorBank', set_num=set_num, vector_num=vector_num,
-              embed_dim=embed_dim),
+    bank=dict(type='BasisVectorBank', set_num=set_num, vector_num=vector_num, embed_dim=embed_dim),
     vfn_checkpoint=None)
 
 # evaluation of the fused images (tools/test.py) only; RSC training is configured elsewhere

@@ -34,11 +34,16 @@ train_dataloader = dict(
         _delete_=True,
         type='ConcatDataset',
         datasets=[
-            dict(type='PairedImageDataset', data_root=shared + f'ivif_pairs/{name}/',
-                 pipeline=train_pipeline) for name in ('TNO', 'RoadScene', 'LLVIP', 'M3FD')
+            dict(
+                type='PairedImageDataset',
+                data_root=shared + f'ivif_pairs/{name}/',
+                pipeline=train_pipeline) for name in ('TNO', 'RoadScene', 'LLVIP', 'M3FD')
         ] + [
-            dict(type='PairedImageDataset', data_root=shared + 'det/MSRS/',
-                 ann_file=msrs_splits + 'train.txt', pipeline=train_pipeline)
+            dict(
+                type='PairedImageDataset',
+                data_root=shared + 'det/MSRS/',
+                ann_file=msrs_splits + 'train.txt',
+                pipeline=train_pipeline)
         ]))
 val_dataloader = dict(
     num_workers=0,
@@ -48,9 +53,10 @@ test_dataloader = val_dataloader
 
 max_iters = 2000
 train_cfg = dict(max_iters=max_iters, val_interval=500)
-default_hooks = dict(checkpoint=dict(interval=250, max_keep_ckpts=2, save_last=True),
-                     logger=dict(interval=50),
-                     visualization=dict(max_per_batch=1))
+default_hooks = dict(
+    checkpoint=dict(interval=250, max_keep_ckpts=2, save_last=True),
+    logger=dict(interval=50),
+    visualization=dict(max_per_batch=1))
 val_evaluator = dict(metric=['EN', 'SD', 'SF', 'MI', 'SCD', 'VIF', 'Qabf', 'SSIM'])
 test_evaluator = val_evaluator
 randomness = dict(seed=0)

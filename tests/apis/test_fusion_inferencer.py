@@ -20,9 +20,12 @@ SEG_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_seg_fused.py')
 SOD_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_sod_fused.py')
 # a random-init RTMDet scores below mmdet's threshold: keep every box (as the wrapper tests);
 # the test pipeline's Resize (320 x 256) shrunk to the test images' size, for speed
-DET_OPTIONS = {'model.mode': 'cldyn', 'model.task_adapter.model_overrides.test_cfg':
-               dict(score_thr=0.0, min_bbox_size=-1, max_per_img=5),
-               'test_dataloader.dataset.pipeline.1.scale': (64, 48)}
+DET_OPTIONS = {
+    'model.mode': 'cldyn',
+    'model.task_adapter.model_overrides.test_cfg':
+    dict(score_thr=0.0, min_bbox_size=-1, max_per_img=5),
+    'test_dataloader.dataset.pipeline.1.scale': (64, 48)
+}
 W, H = 64, 48
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
@@ -83,8 +86,11 @@ def ckpts(tmp_path_factory):
     det = MODELS.build(cfg.model)
     _activate_rsc(det.fuser)
     (root / 'not_a_ckpt.pth').write_text('hello, I am text\n')
-    return dict(vfn=vfn, cldyn=_save(cldyn, root / 'cldyn.pth'), det=_save(det, root / 'det.pth'),
-                text=str(root / 'not_a_ckpt.pth'))
+    return dict(
+        vfn=vfn,
+        cldyn=_save(cldyn, root / 'cldyn.pth'),
+        det=_save(det, root / 'det.pth'),
+        text=str(root / 'not_a_ckpt.pth'))
 
 
 @pytest.fixture(scope='module')
@@ -94,8 +100,7 @@ def vfn(ckpts):
 
 @pytest.fixture(scope='module')
 def det(ckpts):
-    return FusionInferencer(DET_CONFIG, ckpts['det'], cfg_options=DET_OPTIONS,
-                            show_progress=False)
+    return FusionInferencer(DET_CONFIG, ckpts['det'], cfg_options=DET_OPTIONS, show_progress=False)
 
 
 def _index(tmp_path, config, weights):
@@ -116,8 +121,9 @@ def test_name_from_index_equals_config_and_weights(tmp_path, pairs, ckpts, vfn):
     assert a['stem'] == 'a' and set(a) == {'stem', 'fused'}
     assert a['fused'].shape == (H, W, 3) and a['fused'].dtype == np.uint8
     assert np.array_equal(a['fused'], b['fused'])
-    with pytest.raises(UnknownModelError, match=r"'vfn_tny' is not in the model index .*"
-                       'did you mean vfn_tiny'):
+    with pytest.raises(
+            UnknownModelError, match=r"'vfn_tny' is not in the model index .*"
+            'did you mean vfn_tiny'):
         FusionInferencer('vfn_tny', index=index)
 
 
@@ -125,8 +131,7 @@ def test_same_files_as_fuse_folder(tmp_path, pairs, ckpts, vfn):
     """The inferencer writes exactly what the former tools/fuse.py (fuse_folder) wrote; the
     returned BGR image is the written file; a rerun skips, overwrite redoes."""
     model = init_fuser(VFN_CONFIG, ckpts['vfn'])
-    fuse_folder(model, str(pairs / 'ir'), str(pairs / 'vi'), str(tmp_path / 'old'),
-                progress=False)
+    fuse_folder(model, str(pairs / 'ir'), str(pairs / 'vi'), str(tmp_path / 'old'), progress=False)
     res = vfn(ir=pairs / 'ir', vi=pairs / 'vi', out_dir=str(tmp_path / 'new'), batch_size=2)
     assert (res['written'], res['skipped'], res['total']) == (3, 0, 3)
     for r in res['predictions']:
@@ -135,8 +140,13 @@ def test_same_files_as_fuse_folder(tmp_path, pairs, ckpts, vfn):
         assert np.array_equal(old, new) and np.array_equal(new, r['fused']), r['stem']
     again = vfn(ir=pairs / 'ir', vi=pairs / 'vi', out_dir=str(tmp_path / 'new'))
     assert (again['written'], again['skipped'], again['predictions']) == (0, 3, [])
-    redo = vfn(ir=pairs / 'ir', vi=pairs / 'vi', out_dir=str(tmp_path / 'new'), overwrite=True,
-               return_results=False, ext='jpg')
+    redo = vfn(
+        ir=pairs / 'ir',
+        vi=pairs / 'vi',
+        out_dir=str(tmp_path / 'new'),
+        overwrite=True,
+        return_results=False,
+        ext='jpg')
     assert redo['written'] == 3 and redo['predictions'] == []
     assert osp.isfile(tmp_path / 'new' / 'c.jpg')
 
@@ -163,8 +173,9 @@ def test_folders_and_batching(pairs, vfn):
     by_stem = {r['stem']: r['fused'] for r in two}
     for r in one:
         assert np.abs(r['fused'].astype(int) - by_stem[r['stem']].astype(int)).max() <= 1
-    workers = vfn(ir=str(pairs / 'ir'), vi=str(pairs / 'vi'), num_workers=1,
-                  return_datasamples=True)['predictions']
+    workers = vfn(
+        ir=str(pairs / 'ir'), vi=str(pairs / 'vi'), num_workers=1,
+        return_datasamples=True)['predictions']
     assert [s.metainfo['stem'] for s in workers] == ['a', 'b', 'c']
     assert workers[0].fused_img.shape == (3, H, W)  # data samples: RGB in [0, 1]
     assert np.array_equal(_bgr(workers[0].fused_img), one[0]['fused'])
@@ -188,8 +199,14 @@ def test_fixed_task_feature_and_panels(tmp_path, pairs, ckpts):
 
 def test_detector_predicts_on_the_customized_fusion(tmp_path, pairs, det):
     assert det.task == 'det' and det.dataset_meta['classes'] == ('person', 'car', 'sign')
-    res = det(ir=pairs / 'ir', vi=pairs / 'vi', batch_size=2, out_dir=str(tmp_path / 'f'),
-              pred_out=str(tmp_path / 'pred' / 'det.json'), draw=True, score_thr=0.0)
+    res = det(
+        ir=pairs / 'ir',
+        vi=pairs / 'vi',
+        batch_size=2,
+        out_dir=str(tmp_path / 'f'),
+        pred_out=str(tmp_path / 'pred' / 'det.json'),
+        draw=True,
+        score_thr=0.0)
     assert res['written'] == 3
     for r in res['predictions']:
         h, w = (H, W) if r['stem'] != 'c' else (32, 40)
@@ -206,8 +223,7 @@ def test_detector_predicts_on_the_customized_fusion(tmp_path, pairs, det):
     assert len(records) == sum(len(r['scores']) for r in res['predictions']) > 0
     assert set(records[0]) == {'image_id', 'bbox', 'score', 'category_id'}
     assert {r['image_id'] for r in records} <= {'a', 'b', 'c'}
-    assert all(len(r['bbox']) == 4 and r['bbox'][2] >= 0 and r['bbox'][3] >= 0
-               for r in records)
+    assert all(len(r['bbox']) == 4 and r['bbox'][2] >= 0 and r['bbox'][3] >= 0 for r in records)
 
 
 def test_batched_task_predictions_equal_unbatched(pairs, det):
@@ -272,8 +288,9 @@ def test_bad_inputs_name_the_file_or_setting(tmp_path, pairs, ckpts, vfn):
     with pytest.raises(ValueError, match=r'1 image\(s\) in .*ir have no partner.*lonely'):
         vfn(ir=str(tmp_path / 'ir'), vi=str(tmp_path / 'vi'))
     cv2.imwrite(str(tmp_path / 'vi' / 'lonely.png'), a_vi[:20])
-    with pytest.raises(ValueError, match=r'differ in size: .*lonely\.png is 64x48, .*lonely\.png'
-                       ' is 64x20'):
+    with pytest.raises(
+            ValueError, match=r'differ in size: .*lonely\.png is 64x48, .*lonely\.png'
+            ' is 64x20'):
         vfn(ir=str(tmp_path / 'ir'), vi=str(tmp_path / 'vi'))
     with pytest.raises(ValueError, match='differ in size: the infrared array of pair'):
         vfn((a_ir, a_vi[:20]))
@@ -288,8 +305,10 @@ def test_bad_inputs_name_the_file_or_setting(tmp_path, pairs, ckpts, vfn):
         FusionInferencer('configs/missing.py')
     with pytest.raises(UnknownModelError, match="'nonexistent_model' is not in the model index"):
         FusionInferencer('nonexistent_model')
-    with pytest.raises(RuntimeError, match=r'det\.pth does not fit the model VFNFuser of .*'
-                       r'vfn_demo\.py: .*unexpected key'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'det\.pth does not fit the model VFNFuser of .*'
+            r'vfn_demo\.py: .*unexpected key'):
         FusionInferencer(VFN_CONFIG, ckpts['det'])
     with pytest.raises(ValueError, match=r'not_a_ckpt\.pth is not a PyTorch checkpoint'):
         FusionInferencer(VFN_CONFIG, ckpts['text'])

@@ -51,10 +51,10 @@ Config: configs/a.py
 Metadata: {Training Data: [demo], Iterations: 2, Training Resources: 1x CPU}
 Results:
   - {Task: Image Fusion, Dataset: demo, Metrics: {EN: 6.5}}
-Weights: w/a.pth""",
-        f"""Name: other
+Weights: w/a.pth""", f"""Name: other
 Config: configs/a.py
-Weights: [{absolute}]"""])
+Weights: [{absolute}]"""
+    ])
     assert list_models(index) == ['vfn_tiny', 'other']
     assert list_models(index, aliases=True) == ['vfn_tiny', 'tiny', 'other']
     cfg, weights = resolve_model('vfn_tiny', index)
@@ -74,13 +74,19 @@ def test_index_from_environment(tmp_path, monkeypatch):
 
 
 def test_errors_name_the_problem(tmp_path):
-    index = write_index(tmp_path, ['Name: vfn_ivif\nConfig: c.py\nWeights: w.pth',
-                                   'Name: cldyn_msrs_det\nConfig: c.py\nWeights: w.pth'])
-    with pytest.raises(UnknownModelError, match=r"'vfn_ivf' is not in the model index .*"
-                       r"known: vfn_ivif, cldyn_msrs_det.*did you mean vfn_ivif"):
+    index = write_index(tmp_path, [
+        'Name: vfn_ivif\nConfig: c.py\nWeights: w.pth',
+        'Name: cldyn_msrs_det\nConfig: c.py\nWeights: w.pth'
+    ])
+    with pytest.raises(
+            UnknownModelError,
+            match=r"'vfn_ivf' is not in the model index .*"
+            r"known: vfn_ivif, cldyn_msrs_det.*did you mean vfn_ivif"):
         resolve_model('vfn_ivf', index)
-    with pytest.raises(FileNotFoundError, match=r'config of model .vfn_ivif. not found: .*c\.py'
-                       r' \(listed in .*metafile\.yml\)'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'config of model .vfn_ivif. not found: .*c\.py'
+            r' \(listed in .*metafile\.yml\)'):
         resolve_model('vfn_ivif', index)
     (tmp_path / 'c.py').write_text('')
     with pytest.raises(FileNotFoundError, match=r'weights of model .vfn_ivif. not found: .*w\.pth'):
@@ -92,13 +98,13 @@ def test_errors_name_the_problem(tmp_path):
         resolve_model('vfn_ivif', empty)
     with pytest.raises(FileNotFoundError, match='model index not found'):
         list_models(str(tmp_path / 'nope.yml'))
-    bad = write_index(_sub(tmp_path, 'b'),
-                      ['Name: x\nConfig: c.py'])
+    bad = write_index(_sub(tmp_path, 'b'), ['Name: x\nConfig: c.py'])
     with pytest.raises(ValueError, match='model entry 0 lacks Weights'):
         list_models(bad)
-    dup = write_index(_sub(tmp_path, 'd'),
-                      ['Name: x\nConfig: c.py\nWeights: w', 'Name: y\nAlias: X\nConfig: c.py\n'
-                       'Weights: w'])
+    dup = write_index(
+        _sub(tmp_path, 'd'),
+        ['Name: x\nConfig: c.py\nWeights: w', 'Name: y\nAlias: X\nConfig: c.py\n'
+         'Weights: w'])
     with pytest.raises(ValueError, match="'X' appears twice"):
         list_models(dup)
     (tmp_path / 'model-index.yml').write_text('Import:\n  - missing.yml\n')

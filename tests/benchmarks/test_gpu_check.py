@@ -18,9 +18,9 @@ def test_parsers_read_the_benchmark_lines():
            'cuda        1  VFN+RSC batched               8.0        7.9     125.0       200\n'
            'cuda       16  batched vs loop: 9.00x faster\n')
     rows = gpu_check.parse_fusion(log, 'bf16')
-    assert [(r['case'], r['batch'], r['pairs_per_s'], r['target']) for r in rows] == [
-        ('VFN alone', 16, 1250.0, 1000), ('VFN+RSC batched', 16, 250.0, 300),
-        ('VFN+RSC batched', 1, 125.0, 100)]
+    assert [(r['case'], r['batch'], r['pairs_per_s'], r['target'])
+            for r in rows] == [('VFN alone', 16, 1250.0, 1000), ('VFN+RSC batched', 16, 250.0, 300),
+                               ('VFN+RSC batched', 1, 125.0, 100)]
     assert gpu_check.parse_pytest('....\n2 passed, 1 skipped in 3.1s\n') == \
         '2 passed, 1 skipped in 3.1s'
 
@@ -34,11 +34,19 @@ def test_a_failing_or_slow_step_is_reported_and_the_rest_still_runs(tmp_path):
 
 def quick_run(tmp_path, *steps):
     out = tmp_path / 'out'
-    proc = subprocess.run(
-        [sys.executable, 'benchmarks/gpu_check.py', '--device', 'cpu', '--quick', '--steps',
-         *steps, '--out', str(out), '--work-dir', str(tmp_path / 'w')],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    proc = subprocess.run([
+        sys.executable, 'benchmarks/gpu_check.py', '--device', 'cpu', '--quick', '--steps', *steps,
+        '--out',
+        str(out), '--work-dir',
+        str(tmp_path / 'w')
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=900,
+                          env={
+                              **os.environ, 'OMP_NUM_THREADS': '1'
+                          })
     text = (out / 'gpu_check.md').read_text()
     assert proc.returncode == 0, text + proc.stderr[-3000:]
     assert (out / 'gpu_check_logs.txt').is_file()

@@ -39,9 +39,11 @@ def write(path: Path, img: np.ndarray) -> str:
     return str(path)
 
 
-def make_yolo_layout(root: Path, stems: Sequence[str] = ('a', 'b'),
+def make_yolo_layout(root: Path,
+                     stems: Sequence[str] = ('a', 'b'),
                      classes: Sequence[str] = ('person', 'bicycle', 'car'),
-                     label_dir: str = 'labels_yolo/fusion', objects=OBJECTS) -> Path:
+                     label_dir: str = 'labels_yolo/fusion',
+                     objects=OBJECTS) -> Path:
     """MSRS-detection style: ir/, vi/, classes.txt ('<index> <name>'), <label_dir>/<stem>.txt."""
     ir, vis, _ = render_pair(objects)
     for stem in stems:
@@ -81,8 +83,12 @@ def make_m3fd_layout(root: Path, ir_dir='Ir', vi_dir='Vis', ann_dir='Annotation'
     return root
 
 
-def make_seg_layout(root: Path, ir_dir: str, vi_dir: str, seg_dir: str,
-                    stems: Sequence[str] = ('s0', 's1'), vi_ext='.png',
+def make_seg_layout(root: Path,
+                    ir_dir: str,
+                    vi_dir: str,
+                    seg_dir: str,
+                    stems: Sequence[str] = ('s0', 's1'),
+                    vi_ext='.png',
                     label_fn=None) -> Dict[str, np.ndarray]:
     """Pairs + class-id label maps (``label_fn(seg)`` may change them). Returns stem -> label."""
     ir, vis, seg = render_pair()
@@ -98,8 +104,12 @@ def make_seg_layout(root: Path, ir_dir: str, vi_dir: str, seg_dir: str,
 
 def make_fmb_layout(root: Path) -> Path:
     for split in ('train', 'test'):
-        make_seg_layout(root / split, 'Infrared', 'Visible', 'Label',
-                        label_fn=lambda s: np.where(s > 0, s + 7, 0).astype(np.uint8))
+        make_seg_layout(
+            root / split,
+            'Infrared',
+            'Visible',
+            'Label',
+            label_fn=lambda s: np.where(s > 0, s + 7, 0).astype(np.uint8))
         # the colour renderings next to Label/ must be ignored
         write(root / split / 'color' / 's0.png', np.zeros((H, W, 3), np.uint8))
     return root

@@ -27,8 +27,10 @@ def demo_root(tmp_path_factory):
 
 
 def _files(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*'))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob('*')) if p.is_file()
+    }
 
 
 def _load(root: Path, split: str):
@@ -74,8 +76,7 @@ def test_layout_counts_and_meta(demo_root):
     for s in all_stems:
         ir = cv2.imread(str(demo_root / 'ir' / f'{s}.png'), cv2.IMREAD_UNCHANGED)
         vi = cv2.imread(str(demo_root / 'vi' / f'{s}.png'), cv2.IMREAD_UNCHANGED)
-        seg = cv2.imread(str(demo_root / 'Segmentation_labels' / f'{s}.png'),
-                         cv2.IMREAD_UNCHANGED)
+        seg = cv2.imread(str(demo_root / 'Segmentation_labels' / f'{s}.png'), cv2.IMREAD_UNCHANGED)
         sal = cv2.imread(str(demo_root / 'saliency' / f'{s}.png'), cv2.IMREAD_UNCHANGED)
         assert ir.shape == (h, w) and ir.dtype == np.uint8
         assert vi.shape == (h, w, 3) and vi.dtype == np.uint8
@@ -198,8 +199,8 @@ def test_refuses_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match='mine'):
         generate_demo_dataset(str(foreign), num_train=2, num_val=1, size=(64, 64))
     assert sorted(os.listdir(foreign)) == ['notes.txt']
-    meta = generate_demo_dataset(str(foreign), num_train=2, num_val=1, size=(64, 64),
-                                 overwrite=True)
+    meta = generate_demo_dataset(
+        str(foreign), num_train=2, num_val=1, size=(64, 64), overwrite=True)
     assert meta['reused'] is False
     assert (foreign / 'notes.txt').read_text() == 'keep me'  # overwrite deletes nothing foreign
     assert (foreign / 'meta.json').is_file()
@@ -219,8 +220,8 @@ def test_idempotent_and_regenerates_on_new_parameters(tmp_path):
     # an incomplete dataset (a file lost) is regenerated, not reused
     victim = next((root / 'ir').iterdir())
     victim.unlink()
-    assert generate_demo_dataset(str(root), num_train=3, num_val=2, size=(64, 64),
-                                 seed=5)['reused'] is False
+    assert generate_demo_dataset(
+        str(root), num_train=3, num_val=2, size=(64, 64), seed=5)['reused'] is False
     assert victim.is_file()
     # other parameters on an existing demo folder: regenerated without --overwrite, and stale
     # images of the old run are removed
@@ -253,17 +254,23 @@ def test_cli(tmp_path, capsys):
     spec.loader.exec_module(cli)
     out = tmp_path / 'cli'
     sheet = tmp_path / 'sheet.png'
-    assert cli.main(['--out', str(out), '--num-train', '2', '--num-val', '2', '--size', '64',
-                     '64', '--seed', '1', '--preview', str(sheet)]) == 0
+    assert cli.main([
+        '--out',
+        str(out), '--num-train', '2', '--num-val', '2', '--size', '64', '64', '--seed', '1',
+        '--preview',
+        str(sheet)
+    ]) == 0
     text = capsys.readouterr().out
     assert 'wrote demo data' in text and 'train: 2 pairs' in text
     assert cv2.imread(str(sheet)).shape == (2 * 64, 4 * 64, 3)  # 1 day + 1 night row
-    assert cli.main(['--out', str(out), '--num-train', '2', '--num-val', '2', '--size', '64',
-                     '64', '--seed', '1']) == 0
+    assert cli.main([
+        '--out',
+        str(out), '--num-train', '2', '--num-val', '2', '--size', '64', '64', '--seed', '1'
+    ]) == 0
     assert 'already complete' in capsys.readouterr().out
     foreign = tmp_path / 'foreign'
     foreign.mkdir()
     (foreign / 'x').write_text('x')
-    assert cli.main(['--out', str(foreign), '--num-train', '1', '--num-val', '1', '--size', '64',
-                     '64']) == 2
+    assert cli.main(
+        ['--out', str(foreign), '--num-train', '1', '--num-val', '1', '--size', '64', '64']) == 2
     assert 'refusing' in capsys.readouterr().err

@@ -8,8 +8,16 @@ from cldyn_mm.datasets import PairedImageDataset
 from cldyn_mm.datasets.transforms import LoadIRVisPair
 
 
-def _write_pair(root, stem, ir_dir='ir', vi_dir='vi', size=(24, 16), ir_ext='.png',
-                vi_ext='.png', ir_dtype=np.uint8, vi_grey=False, seed=0):
+def _write_pair(root,
+                stem,
+                ir_dir='ir',
+                vi_dir='vi',
+                size=(24, 16),
+                ir_ext='.png',
+                vi_ext='.png',
+                ir_dtype=np.uint8,
+                vi_grey=False,
+                seed=0):
     rng = np.random.default_rng(seed)
     w, h = size
     os.makedirs(root / ir_dir, exist_ok=True)
@@ -95,12 +103,15 @@ def test_load_8_and_16_bit_ir_and_grey_visible(tmp_path):
     np.testing.assert_allclose(r['img'][..., 3], ir8.astype(np.float32), atol=1e-4)
     for c in range(3):  # grey visible replicated into B, G, R
         np.testing.assert_allclose(r['img'][..., c], vi.astype(np.float32), atol=1e-4)
-    r16 = load(dict(ir_path=str(tmp_path / 'sixteen' / 'ir' / 'b.png'),
-                    vi_path=str(tmp_path / 'sixteen' / 'vi' / 'b.png')))
+    r16 = load(
+        dict(
+            ir_path=str(tmp_path / 'sixteen' / 'ir' / 'b.png'),
+            vi_path=str(tmp_path / 'sixteen' / 'vi' / 'b.png')))
     np.testing.assert_allclose(r16['img'][..., 3], ir16 / 65535. * 255., rtol=1e-5, atol=1e-3)
     rmm = LoadIRVisPair(ir_normalize='minmax')(
-        dict(ir_path=str(tmp_path / 'sixteen' / 'ir' / 'b.png'),
-             vi_path=str(tmp_path / 'sixteen' / 'vi' / 'b.png')))
+        dict(
+            ir_path=str(tmp_path / 'sixteen' / 'ir' / 'b.png'),
+            vi_path=str(tmp_path / 'sixteen' / 'vi' / 'b.png')))
     assert rmm['img'][..., 3].min() == 0 and rmm['img'][..., 3].max() == pytest.approx(255)
 
 
@@ -108,8 +119,8 @@ def test_three_channel_ir_is_reduced(tmp_path):
     _write_pair(tmp_path, 'a')
     grey = cv2.imread(str(tmp_path / 'ir' / 'a.png'), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(tmp_path / 'ir' / 'a.png'), np.repeat(grey[..., None], 3, 2))
-    r = LoadIRVisPair()(dict(ir_path=str(tmp_path / 'ir' / 'a.png'),
-                             vi_path=str(tmp_path / 'vi' / 'a.png')))
+    r = LoadIRVisPair()(
+        dict(ir_path=str(tmp_path / 'ir' / 'a.png'), vi_path=str(tmp_path / 'vi' / 'a.png')))
     np.testing.assert_allclose(r['img'][..., 3], grey, atol=1e-4)
 
 

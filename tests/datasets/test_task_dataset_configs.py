@@ -53,8 +53,12 @@ def _check(cfg: Config, train_root, test_root, task: str, test_overrides=None) -
 
 
 @pytest.mark.parametrize('name,task,root', [
-    ('demo_det', 'det', 'demo'), ('demo_seg', 'seg', 'demo'), ('demo_sod', 'seg', 'demo'),
-    ('msrs_seg', 'seg', 'msrs_seg'), ('fmb_seg', 'seg', 'fmb'), ('vt5000_sod', 'seg', 'vt5000'),
+    ('demo_det', 'det', 'demo'),
+    ('demo_seg', 'seg', 'demo'),
+    ('demo_sod', 'seg', 'demo'),
+    ('msrs_seg', 'seg', 'msrs_seg'),
+    ('fmb_seg', 'seg', 'fmb'),
+    ('vt5000_sod', 'seg', 'vt5000'),
 ])
 def test_config_on_synthetic_data(roots, name, task, root):
     cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
@@ -72,8 +76,7 @@ def test_vt_test_configs(roots, name):
 def test_paired_coco_config(roots):
     cfg = Config.fromfile(str(CONFIG_DIR / 'paired_coco_det.py'))
     _check(cfg, roots['demo'], roots['demo'], 'det')
-    METRICS.build(dict(cfg.val_evaluator,
-                       ann_file=str(roots['demo'] / 'annotations' / 'val.json')))
+    METRICS.build(dict(cfg.val_evaluator, ann_file=str(roots['demo'] / 'annotations' / 'val.json')))
 
 
 @pytest.mark.parametrize('name,sub', [('msrs_det', 'MSRS'), ('m3fd_det', 'M3FD')])
@@ -90,9 +93,8 @@ def _predict_ground_truth(sample, task):
     from mmengine.structures import InstanceData, PixelData
     if task == 'det':
         gt = sample.gt_instances
-        sample.pred_instances = InstanceData(bboxes=gt.bboxes.tensor.clone(),
-                                             labels=gt.labels.clone(),
-                                             scores=torch.ones(len(gt)))
+        sample.pred_instances = InstanceData(
+            bboxes=gt.bboxes.tensor.clone(), labels=gt.labels.clone(), scores=torch.ones(len(gt)))
     else:
         sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
         sample.pred_saliency = PixelData(data=sample.gt_sem_seg.data.float())
@@ -112,7 +114,6 @@ def test_config_evaluators_accept_the_packed_samples(roots, name, task, key, exp
     ds = DATASETS.build(dcfg)
     metric = METRICS.build(cfg.test_evaluator)
     metric.dataset_meta = ds.metainfo
-    metric.process({}, [_predict_ground_truth(ds[i]['data_samples'], task)
-                        for i in range(len(ds))])
+    metric.process({}, [_predict_ground_truth(ds[i]['data_samples'], task) for i in range(len(ds))])
     res = metric.evaluate(len(ds))
     assert res[key] == pytest.approx(expect)

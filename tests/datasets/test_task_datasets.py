@@ -14,10 +14,16 @@ from cldyn_mm.datasets import (DemoDetDataset, DemoSegDataset, DemoSODDataset, F
                                PairedYOLODetDataset, VTSODDataset)
 from cldyn_mm.datasets.demo import generate_demo_dataset
 
-DET_PIPE = [dict(type='LoadIRVisPair'), dict(type='mmdet.LoadAnnotations', with_bbox=True),
-            dict(type='PackPairedDetInputs')]
-SEG_PIPE = [dict(type='LoadIRVisPair'), dict(type='LoadPairedSegAnnotations'),
-            dict(type='PackPairedSegInputs')]
+DET_PIPE = [
+    dict(type='LoadIRVisPair'),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='PackPairedDetInputs')
+]
+SEG_PIPE = [
+    dict(type='LoadIRVisPair'),
+    dict(type='LoadPairedSegAnnotations'),
+    dict(type='PackPairedSegInputs')
+]
 
 
 @pytest.fixture(scope='module')
@@ -36,8 +42,8 @@ def _check_pair_input(inputs, ir_path, vi_path):
 
 # ----------------------------------------------------------------------------- demo data
 def test_demo_detection(demo_root):
-    ds = DemoDetDataset(data_root=str(demo_root), ann_file='annotations/train.json',
-                        pipeline=DET_PIPE)
+    ds = DemoDetDataset(
+        data_root=str(demo_root), ann_file='annotations/train.json', pipeline=DET_PIPE)
     assert len(ds) == 4 and ds.metainfo['classes'] == ('person', 'car', 'sign')
     coco = json.loads((demo_root / 'annotations' / 'train.json').read_text())
     for i in range(len(ds)):
@@ -47,13 +53,16 @@ def test_demo_detection(demo_root):
         img = next(im for im in coco['images'] if im['id'] == meta['img_id'])
         assert meta['stem'] + '.png' == img['file_name']
         anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
-        expect = sorted([a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
-                         a['bbox'][1] + a['bbox'][3], a['category_id'] - 1] for a in anns)
+        expect = sorted([
+            a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2], a['bbox'][1] +
+            a['bbox'][3], a['category_id'] - 1
+        ] for a in anns)
         gt = out['data_samples'].gt_instances
         got = sorted(b + [int(lab)]
                      for b, lab in zip(gt.bboxes.tensor.tolist(), gt.labels.tolist()))
-        np.testing.assert_allclose(np.array(got, float).reshape(-1, 5),
-                                   np.array(expect, float).reshape(-1, 5))
+        np.testing.assert_allclose(
+            np.array(got, float).reshape(-1, 5),
+            np.array(expect, float).reshape(-1, 5))
 
 
 def test_demo_segmentation_and_saliency(demo_root):
@@ -84,19 +93,23 @@ def test_msrs_detection_yolo_matches_coco(shared_data):
     assert np.bincount(labels, minlength=3).tolist() == [514, 70, 267]
     ir_set = MSRSDetDataset(data_root=str(root), label_set='ir', test_mode=True)
     assert sum(len(ir_set.get_data_info(k)['instances']) for k in range(207)) == 1026
-    coco = PairedCocoDetDataset(data_root=str(root), ann_file='coco_fusion.json',
-                                data_prefix=dict(ir='ir', vi='vi'), test_mode=True)
+    coco = PairedCocoDetDataset(
+        data_root=str(root),
+        ann_file='coco_fusion.json',
+        data_prefix=dict(ir='ir', vi='vi'),
+        test_mode=True)
     assert coco.metainfo['classes'] == ds.metainfo['classes']
     by_stem = {coco.get_data_info(k)['stem']: coco.get_data_info(k) for k in range(len(coco))}
     for k in range(len(ds)):
         a = ds.get_data_info(k)
         b = by_stem[a['stem']]
-        assert ([i['bbox_label'] for i in a['instances']]
-                == [i['bbox_label'] for i in b['instances']])
+        assert ([i['bbox_label']
+                 for i in a['instances']] == [i['bbox_label'] for i in b['instances']])
         if a['instances']:
             # the json's boxes are the same YOLO boxes rounded to 2 decimals
             np.testing.assert_allclose([i['bbox'] for i in a['instances']],
-                                       [i['bbox'] for i in b['instances']], atol=0.011)
+                                       [i['bbox'] for i in b['instances']],
+                                       atol=0.011)
     ds.pipeline = ds.pipeline.__class__(DET_PIPE)
     out = ds[0]
     meta = out['data_samples'].metainfo
@@ -130,9 +143,10 @@ def test_fmb_layout(tmp_path):
     values = set(out['data_samples'].gt_sem_seg.data.unique().tolist())
     assert values == {0, 8, 9}
     # mmseg class subsets work as in mmseg (label_map)
-    sub = FMBSegDataset(data_root=str(tmp_path),
-                        metainfo=dict(classes=('background', 'Person', 'Car')),
-                        pipeline=SEG_PIPE)
+    sub = FMBSegDataset(
+        data_root=str(tmp_path),
+        metainfo=dict(classes=('background', 'Person', 'Car')),
+        pipeline=SEG_PIPE)
     assert set(sub[0]['data_samples'].gt_sem_seg.data.unique().tolist()) == {0, 1, 2}
 
 
@@ -140,8 +154,7 @@ def test_msrs_seg_layout(tmp_path):
     labels = make_seg_layout(tmp_path / 'train', 'ir', 'vi', 'Segmentation_labels')
     ds = MSRSSegDataset(data_root=str(tmp_path), split='train', pipeline=SEG_PIPE)
     assert len(ds) == 2 and ds.metainfo['classes'][3] == 'bike'
-    np.testing.assert_array_equal(ds[1]['data_samples'].gt_sem_seg.data[0].numpy(),
-                                  labels['s1'])
+    np.testing.assert_array_equal(ds[1]['data_samples'].gt_sem_seg.data[0].numpy(), labels['s1'])
 
 
 @pytest.mark.parametrize('split', ['Train', 'test'])
@@ -168,8 +181,7 @@ def test_m3fd_release_layout(tmp_path):
     make_m3fd_layout(tmp_path)
     ds = M3FDDataset(data_root=str(tmp_path), pipeline=DET_PIPE)
     sample = ds[0]['data_samples']
-    np.testing.assert_allclose(sample.gt_instances.bboxes.tensor.numpy(),
-                               [o[:4] for o in OBJECTS])
+    np.testing.assert_allclose(sample.gt_instances.bboxes.tensor.numpy(), [o[:4] for o in OBJECTS])
     assert sample.gt_instances.labels.tolist() == [0, 1]  # People, Car
     assert len(sample.ignored_instances) == 1  # the difficult Lamp
 
@@ -181,8 +193,8 @@ def test_yolo_classes_file_and_subset(tmp_path):
     assert [i['bbox_label'] for i in ds.get_data_info(0)['instances']] == [0, 1]
     sub = PairedYOLODetDataset(data_root=str(tmp_path), metainfo=dict(classes=('bicycle', )))
     inst = sub.get_data_info(0)['instances']
-    assert [i['bbox_label'] for i in inst] == [0] and inst[0]['bbox'] == list(
-        map(float, OBJECTS[1][:4]))
+    assert [i['bbox_label']
+            for i in inst] == [0] and inst[0]['bbox'] == list(map(float, OBJECTS[1][:4]))
     with pytest.raises(ValueError, match='tram'):
         PairedYOLODetDataset(data_root=str(tmp_path), metainfo=dict(classes=('tram', )))
 
@@ -221,8 +233,8 @@ def test_xml_errors(tmp_path):
     xml.write_text(voc_xml([dict(name='Tram', x1=1, y1=1, x2=9, y2=9)]))
     with pytest.raises(ValueError, match=r"p0\.xml: object 0 .*unknown class 'Tram'"):
         M3FDDataset(data_root=str(tmp_path))
-    assert M3FDDataset(data_root=str(tmp_path),
-                       unknown_classes='skip').get_data_info(0)['instances'] == []
+    assert M3FDDataset(
+        data_root=str(tmp_path), unknown_classes='skip').get_data_info(0)['instances'] == []
     xml.write_text(voc_xml([dict(name='Car', x1=50, y1=1, x2=70, y2=9)]))
     with pytest.raises(ValueError, match=r'p0\.xml: object 0.*outside the 64x48 image'):
         M3FDDataset(data_root=str(tmp_path))
@@ -238,13 +250,16 @@ def test_coco_errors(tmp_path):
     ir, vis, _ = render_pair()
     write(tmp_path / 'ir' / 'a.png', ir)
     write(tmp_path / 'vi' / 'a.png', vis)
-    coco = dict(images=[dict(id=1, file_name='a.png', width=64, height=48)],
-                categories=[dict(id=1, name='person')],
-                annotations=[dict(id=7, image_id=1, category_id=1, bbox=[50, 10, 30, 10],
-                                  area=300, iscrowd=0)])
+    coco = dict(
+        images=[dict(id=1, file_name='a.png', width=64, height=48)],
+        categories=[dict(id=1, name='person')],
+        annotations=[
+            dict(id=7, image_id=1, category_id=1, bbox=[50, 10, 30, 10], area=300, iscrowd=0)
+        ])
     (tmp_path / 'ann.json').write_text(json.dumps(coco))
-    with pytest.raises(ValueError, match=r"ann\.json: annotation id 7 of image 'a\.png'.*"
-                                         'outside'):
+    with pytest.raises(
+            ValueError, match=r"ann\.json: annotation id 7 of image 'a\.png'.*"
+            'outside'):
         PairedCocoDetDataset(data_root=str(tmp_path), ann_file='ann.json')
     coco['annotations'][0]['bbox'] = [50, 10, 14.5, 10]  # within the 1 px tolerance: clipped
     coco['images'].append(dict(id=2, file_name='b.png', width=64, height=48))
@@ -266,8 +281,9 @@ def test_segmentation_errors(tmp_path):
     write(lab / 's2.png', np.zeros((40, 64), np.uint8))  # wrong size
     ds = MSRSSegDataset(data_root=str(tmp_path), pipeline=SEG_PIPE)
     ds[0]
-    with pytest.raises(ValueError, match=r's2\.png is 64x40 but the image pair .*s2\.png is '
-                                         '64x48'):
+    with pytest.raises(
+            ValueError, match=r's2\.png is 64x40 but the image pair .*s2\.png is '
+            '64x48'):
         ds[2]
     write(lab / 's2.png', np.full((48, 64), 9, np.uint8))  # class 9 of 9 classes (0..8)
     with pytest.raises(ValueError, match=r's2\.png: class id\(s\) \[9\] outside 0\.\.8'):

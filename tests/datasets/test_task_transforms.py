@@ -60,8 +60,12 @@ def test_detection_geometry_keeps_ir_vis_and_boxes_aligned(yolo_root, seed):
     pipeline = [
         dict(type='LoadIRVisPair'),
         dict(type='mmdet.LoadAnnotations', with_bbox=True),
-        dict(type='RandomResize', scale=(96, 72), ratio_range=(0.7, 1.4), keep_ratio=True,
-             resize_type='mmdet.Resize'),
+        dict(
+            type='RandomResize',
+            scale=(96, 72),
+            ratio_range=(0.7, 1.4),
+            keep_ratio=True,
+            resize_type='mmdet.Resize'),
         dict(type='mmdet.RandomFlip', prob=[0.4, 0.4], direction=['horizontal', 'vertical']),
         dict(type='mmdet.RandomCrop', crop_size=(56, 44)),
         dict(type='RandomRot90', prob=0.5),
@@ -82,15 +86,18 @@ def test_detection_geometry_keeps_ir_vis_and_boxes_aligned(yolo_root, seed):
     _assert_objects_match_channels(img, masks, f'seed {seed}')
 
 
-@pytest.mark.parametrize('seed,interpolation', [(0, 'bilinear'), (1, 'bilinear'),
-                                                (2, 'bilinear'), (3, 'nearest'),
-                                                (4, 'nearest')])
+@pytest.mark.parametrize('seed,interpolation', [(0, 'bilinear'), (1, 'bilinear'), (2, 'bilinear'),
+                                                (3, 'nearest'), (4, 'nearest')])
 def test_segmentation_geometry_keeps_ir_vis_and_mask_aligned(seg_root, seed, interpolation):
     pipeline = [
         dict(type='LoadIRVisPair'),
         dict(type='LoadPairedSegAnnotations'),
-        dict(type='RandomResize', scale=(96, 72), ratio_range=(0.7, 1.4), keep_ratio=True,
-             interpolation=interpolation),
+        dict(
+            type='RandomResize',
+            scale=(96, 72),
+            ratio_range=(0.7, 1.4),
+            keep_ratio=True,
+            interpolation=interpolation),
         dict(type='mmseg.RandomCrop', crop_size=(40, 48)),
         dict(type='RandomFlip', prob=[0.4, 0.4], direction=['horizontal', 'vertical']),
         dict(type='RandomRot90', prob=0.5),
@@ -106,8 +113,8 @@ def test_segmentation_geometry_keeps_ir_vis_and_mask_aligned(seg_root, seed, int
     masks = [(k, label == k + 1) for k in (0, 1) if (label == k + 1).any()]
     assert masks
     # nearest-neighbour resizing samples image and label identically: exact agreement
-    _assert_objects_match_channels(img, masks, f'seed {seed}',
-                                   border=int(interpolation != 'nearest'))
+    _assert_objects_match_channels(
+        img, masks, f'seed {seed}', border=int(interpolation != 'nearest'))
 
 
 def _random_pair_results(seed=0, h=24, w=32):
@@ -116,8 +123,8 @@ def _random_pair_results(seed=0, h=24, w=32):
     return dict(img=img, img_shape=(h, w), ori_shape=(h, w))
 
 
-@pytest.mark.parametrize('photometric', ['mmdet.PhotoMetricDistortion',
-                                         'mmseg.PhotoMetricDistortion'])
+@pytest.mark.parametrize('photometric',
+                         ['mmdet.PhotoMetricDistortion', 'mmseg.PhotoMetricDistortion'])
 def test_visible_only_leaves_ir_bit_identical(photometric):
     t = VisibleOnly(transforms=[dict(type=photometric)])
     changed = False
@@ -135,10 +142,13 @@ def test_visible_only_leaves_ir_bit_identical(photometric):
 
 
 def test_visible_only_in_a_dataset_pipeline(seg_root):
-    pipeline = [dict(type='LoadIRVisPair'),
-                dict(type='VisibleOnly', transforms=[dict(type='mmseg.PhotoMetricDistortion',
-                                                          brightness_delta=60)]),
-                dict(type='PackPairedSegInputs')]
+    pipeline = [
+        dict(type='LoadIRVisPair'),
+        dict(
+            type='VisibleOnly',
+            transforms=[dict(type='mmseg.PhotoMetricDistortion', brightness_delta=60)]),
+        dict(type='PackPairedSegInputs')
+    ]
     ds = MSRSSegDataset(data_root=str(seg_root), pipeline=pipeline)
     ir = cv2.imread(str(seg_root / 'ir' / 's0.png'), cv2.IMREAD_GRAYSCALE)
     for seed in range(3):
@@ -160,8 +170,12 @@ def test_visible_only_rejects_geometric_transforms_and_non_pairs():
 
 def test_packers_keep_task_samples_and_pair_meta():
     r = _random_pair_results()
-    r.update(stem='x', ir_path='ir/x.png', vi_path='vi/x.png', img_path='vi/x.png',
-             gt_seg_map=np.zeros((24, 32), np.uint8))
+    r.update(
+        stem='x',
+        ir_path='ir/x.png',
+        vi_path='vi/x.png',
+        img_path='vi/x.png',
+        gt_seg_map=np.zeros((24, 32), np.uint8))
     seg = PackPairedSegInputs()(dict(r))
     assert seg['inputs'].shape == (4, 24, 32)
     assert type(seg['data_samples']).__name__ == 'SegDataSample'
@@ -177,7 +191,9 @@ def test_packers_keep_task_samples_and_pair_meta():
 
 
 def test_compose_builds_from_cldyn_scope():
-    pipe = Compose([dict(type='VisibleOnly', transforms=[dict(type='mmdet.PhotoMetricDistortion')]),
-                    dict(type='PackPairedDetInputs')])
+    pipe = Compose([
+        dict(type='VisibleOnly', transforms=[dict(type='mmdet.PhotoMetricDistortion')]),
+        dict(type='PackPairedDetInputs')
+    ])
     out = pipe(_random_pair_results())
     assert out['inputs'].shape[0] == 4

@@ -47,7 +47,7 @@ def test_rot90_moves_boxes_and_masks_with_the_image():
     seg[5:10, 20:35] = 7
     boxes = np.array([[20, 5, 35, 10]], np.float32)
     for k in (1, 2, 3):
-        t = RandomRot90(prob=1.0, ks=(k,))
+        t = RandomRot90(prob=1.0, ks=(k, ))
         r = t(dict(img=img.copy(), gt_seg_map=seg.copy(), gt_bboxes=boxes.copy()))
         assert r['rot90_k'] == k
         ys, xs = np.nonzero(r['img'][..., 0])

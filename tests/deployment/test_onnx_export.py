@@ -44,8 +44,8 @@ def randomize(model: nn.Module, seed: int = 0, zero_conv: float = 0.3) -> nn.Mod
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
         for chain in (getattr(model, 'rsc_ir', None), getattr(model, 'rsc_vis', None)):
             for block in (chain.blocks if chain is not None else ()):
-                block.zero_conv.weight.copy_(
-                    zero_conv * torch.randn(block.zero_conv.weight.shape, generator=g))
+                block.zero_conv.weight.copy_(zero_conv *
+                                             torch.randn(block.zero_conv.weight.shape, generator=g))
     return model.eval()
 
 
@@ -85,15 +85,32 @@ def onnx_dims(path: str):
 # ---------------------------------------------------------------- export formulation (PyTorch)
 
 
-@pytest.mark.parametrize('overrides', [
-    {},
-    dict(rsc=dict(type='RSCChain', num_blocks=3, embed_dim=64, in_channels=8, filter_num=5,
-                  set_num=7, vector_num=8, selection='soft'),
-         bank=dict(type='BasisVectorBank', set_num=7, vector_num=8, embed_dim=64)),
-    dict(rsc=dict(type='RSCChain', num_blocks=3, embed_dim=64, in_channels=8, filter_num=2,
-                  set_num=1, vector_num=4),
-         bank=dict(type='BasisVectorBank', set_num=1, vector_num=4, embed_dim=64)),
-], ids=['default', 'seven-sets-soft', 'one-set'])
+@pytest.mark.parametrize(
+    'overrides', [
+        {},
+        dict(
+            rsc=dict(
+                type='RSCChain',
+                num_blocks=3,
+                embed_dim=64,
+                in_channels=8,
+                filter_num=5,
+                set_num=7,
+                vector_num=8,
+                selection='soft'),
+            bank=dict(type='BasisVectorBank', set_num=7, vector_num=8, embed_dim=64)),
+        dict(
+            rsc=dict(
+                type='RSCChain',
+                num_blocks=3,
+                embed_dim=64,
+                in_channels=8,
+                filter_num=2,
+                set_num=1,
+                vector_num=4),
+            bank=dict(type='BasisVectorBank', set_num=1, vector_num=4, embed_dim=64)),
+    ],
+    ids=['default', 'seven-sets-soft', 'one-set'])
 def test_export_formulation_equals_the_fuser(overrides):
     """ExportFuser = fuser.fuse in eval mode: repeated dilations (7 sets), 1x1 only, 'soft'."""
     from cldyn_mm.deployment.onnx_export import ExportFuser, dummy_inputs, torch_reference
@@ -131,18 +148,25 @@ def test_vfn_cli_export_runs_on_real_pairs_with_dynamic_size(tmp_path, shared_da
     torch.save({'state_dict': fuser.state_dict(), 'meta': {}}, ckpt)
     pair_dir = shared_data / 'ivif_pairs' / 'RoadScene'
     name = sorted((pair_dir / 'ir').iterdir())[0].name
-    res = main([VFN_CONFIG, str(ckpt), '--out', str(out), '--shape', *map(str, EXPORT_SHAPE),
-                '--verify', '--ir', str(pair_dir / 'ir' / name), '--vi',
-                str(pair_dir / 'vi' / name)])
+    res = main([
+        VFN_CONFIG,
+        str(ckpt), '--out',
+        str(out), '--shape', *map(str, EXPORT_SHAPE), '--verify', '--ir',
+        str(pair_dir / 'ir' / name), '--vi',
+        str(pair_dir / 'vi' / name)
+    ])
     assert res['kind'] == 'vfn' and res['max_abs_diff'] <= ATOL
     printed = capsys.readouterr().out
     assert 'verified: onnxruntime matches PyTorch' in printed and f'pair {name}' in printed
 
     dims, opset = onnx_dims(str(out))
     assert opset == 17
-    assert dims == {'ir': ['batch', 1, 'height', 'width'], 'vis': ['batch', 3, 'height', 'width'],
-                    'fused_y': ['batch', 1, 'height', 'width'],
-                    'fused': ['batch', 3, 'height', 'width']}
+    assert dims == {
+        'ir': ['batch', 1, 'height', 'width'],
+        'vis': ['batch', 3, 'height', 'width'],
+        'fused_y': ['batch', 1, 'height', 'width'],
+        'fused': ['batch', 3, 'height', 'width']
+    }
     size = (93, 141)  # odd, and not the export size
     pairs = [read_pair(shared_data, 'MSRS', i, size) for i in (0, 1)]
     x = (torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]))
@@ -188,8 +212,11 @@ def test_cldyn_export_runs_on_real_pairs_with_dynamic_size(tmp_path, shared_data
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    return subprocess.run([sys.executable, TOOL, *args],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=120)
 
 
 @pytest.mark.parametrize('case', [
@@ -202,18 +229,18 @@ def test_cli_mistakes_are_one_line_with_nonzero_exit(tmp_path, case):
     out = str(tmp_path / 'f.onnx')
     args, code, text = {
         'missing-config': (['nope.py', str(ckpt), '--out', out], 1, 'config not found'),
-        'missing-checkpoint': ([VFN_CONFIG, 'nope.pth', '--out', out], 1,
-                               'checkpoint not found'),
-        'shape-zero': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape', '0', '10'], 1,
-                       '--shape values must be >= 8'),
-        'shape-text': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape', 'a', 'b'], 1,
-                       '--shape must be 2 integers'),
-        'shape-one-value': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape', '64'], 2,
-                            'expected 2 arguments'),
-        'low-opset': ([VFN_CONFIG, str(ckpt), '--out', out, '--opset', '11'], 1,
-                      '--opset must be an integer >= 13'),
-        'out-folder-missing': ([VFN_CONFIG, str(ckpt), '--out', str(tmp_path / 'no' / 'f.onnx')],
-                               1, 'output folder of --out does not exist'),
+        'missing-checkpoint': ([VFN_CONFIG, 'nope.pth', '--out', out], 1, 'checkpoint not found'),
+        'shape-zero': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape', '0',
+                        '10'], 1, '--shape values must be >= 8'),
+        'shape-text': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape', 'a',
+                        'b'], 1, '--shape must be 2 integers'),
+        'shape-one-value': ([VFN_CONFIG, str(ckpt), '--out', out, '--shape',
+                             '64'], 2, 'expected 2 arguments'),
+        'low-opset': ([VFN_CONFIG, str(ckpt), '--out', out, '--opset',
+                       '11'], 1, '--opset must be an integer >= 13'),
+        'out-folder-missing':
+        ([VFN_CONFIG, str(ckpt), '--out',
+          str(tmp_path / 'no' / 'f.onnx')], 1, 'output folder of --out does not exist'),
     }[case]
     proc = run_tool(*args)
     assert proc.returncode == code, proc.stderr
@@ -240,8 +267,8 @@ def test_cli_checkpoint_that_does_not_fit_and_other_models(tmp_path, capsys):
     assert cli([CLDYN_CONFIG, str(ckpt), '--out', out]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'does not fit the model of the config (CLDyNFuser)' in err[0]
-    assert cli([osp.join(REPO, 'configs', 'demo', 'cldyn_demo_det.py'), str(ckpt), '--out',
-                out]) == 1
+    assert cli([osp.join(REPO, 'configs', 'demo', 'cldyn_demo_det.py'),
+                str(ckpt), '--out', out]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model type 'ClosedLoopCLDyN' cannot be exported" in err[0]
     assert not osp.exists(out)

@@ -9,12 +9,12 @@ from cldyn_mm.models.losses import RewardPenaltyLoss, reward_penalty_loss
 
 
 def test_simplex_projection_known_cases():
-    assert torch.allclose(project_to_simplex(torch.tensor([0.2, 0.3, 0.5])),
-                          torch.tensor([0.2, 0.3, 0.5]))
+    assert torch.allclose(
+        project_to_simplex(torch.tensor([0.2, 0.3, 0.5])), torch.tensor([0.2, 0.3, 0.5]))
     assert torch.allclose(project_to_simplex(torch.tensor([2.0, 0.0])), torch.tensor([1.0, 0.0]))
     # (1, 1, -1): theta = 0.5 -> (0.5, 0.5, 0)
-    assert torch.allclose(project_to_simplex(torch.tensor([1.0, 1.0, -1.0])),
-                          torch.tensor([0.5, 0.5, 0.0]))
+    assert torch.allclose(
+        project_to_simplex(torch.tensor([1.0, 1.0, -1.0])), torch.tensor([0.5, 0.5, 0.0]))
 
 
 def test_one_task_is_its_own_gradient():
@@ -51,7 +51,7 @@ def test_three_tasks_hand_solved_where_the_old_objective_differs():
     # [.5, .5, 1]], rowmin = (0, 0, 0.5), c = (0, 0, -0.5). By symmetry alpha = (u, u, 1 - 2u):
     #   research objective  alpha^T GG alpha + c^T alpha = 2u^2 - u + 0.5      -> u = 1/4
     #   old text's          2 alpha^T GG alpha + c^T alpha = 4u^2 - 3u + 1.5   -> u = 3/8
-    g = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5 ** 0.5]])
+    g = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5**0.5]])
     alpha = cagrad_weights(g, lam=0.5)
     assert torch.allclose(alpha, torch.tensor([0.25, 0.25, 0.5]), atol=1e-5)
     assert not torch.allclose(alpha, torch.tensor([0.375, 0.375, 0.25]), atol=1e-2)

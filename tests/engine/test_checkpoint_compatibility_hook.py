@@ -13,8 +13,13 @@ class _ClosedLoopLike(nn.Module):
     def __init__(self, **options):
         super().__init__()
         self.lin = nn.Linear(2, 2)
-        self.options = dict(penalty_weight=5.0, cagrad_quadratic=0.5, clip_norm=1.0,
-                            clip_bank=False, freeze_prototypes=False, **options)
+        self.options = dict(
+            penalty_weight=5.0,
+            cagrad_quadratic=0.5,
+            clip_norm=1.0,
+            clip_bank=False,
+            freeze_prototypes=False,
+            **options)
 
     def closed_loop_options(self):
         return dict(self.options)
@@ -49,8 +54,10 @@ def test_a_checkpoint_from_before_the_research_step_is_named(mmengine_log):
     and the prototypes frozen: resuming them is refused with that list; their weights load
     with load_from (a warning says what differs)."""
     hook, model = CheckpointCompatibilityHook(), _ClosedLoopLike()
-    with pytest.raises(ValueError, match='before the closed loop followed the research step'
-                       r'.*cagrad_quadratic: checkpoint 1\.0, config 0\.5.*clip_bank'):
+    with pytest.raises(
+            ValueError,
+            match='before the closed loop followed the research step'
+            r'.*cagrad_quadratic: checkpoint 1\.0, config 0\.5.*clip_bank'):
         hook.after_load_checkpoint(_runner(model, True), _checkpoint(model, None))
     hook.after_load_checkpoint(_runner(model, False), _checkpoint(model, None))
     assert any('freeze_prototypes: checkpoint True, config False' in m for m in mmengine_log)

@@ -6,8 +6,8 @@ from cldyn_mm.engine.hooks import ClosedLoopBestCheckpointHook
 
 
 def hook(**indicators):
-    return ClosedLoopBestCheckpointHook(indicators=indicators or dict(
-        det='coco/bbox_mAP', seg='mIoU', sod='sod/MAE'))
+    return ClosedLoopBestCheckpointHook(
+        indicators=indicators or dict(det='coco/bbox_mAP', seg='mIoU', sod='sod/MAE'))
 
 
 def test_first_validation_is_kept():
@@ -66,8 +66,10 @@ def test_records_survive_a_checkpoint_round_trip():
 
 
 def test_missing_metric_names_the_key():
+
     class Runner:
         iter = 1
+
     with pytest.raises(KeyError, match="'seg/mIoU'"):
         hook().after_val_epoch(Runner(), {'det/coco/bbox_mAP': 0.1, 'seg/aAcc': 90.0})
 
@@ -83,6 +85,7 @@ def test_task_without_metrics_counts_as_not_improved(tmp_path):
 
         def save_checkpoint(self, *args, **kwargs):
             saved.append(args[1])
+
     h = hook()
     h.after_val_epoch(Runner(), {'seg/mIoU': 50.0, 'sod/sod/MAE': 0.1})
     assert saved == ['best.pth'] and 'det' not in h.best
@@ -94,16 +97,18 @@ def test_task_without_metrics_counts_as_not_improved(tmp_path):
 def test_resume_takes_the_records_of_the_validation_after_the_checkpoint(tmp_path):
     """The checkpoint of iteration N is saved before N's validation; a run resumed from it
     takes N's records from best_records.json (same iteration only)."""
+
     class Runner:
         iter = 4
         work_dir = str(tmp_path)
 
         def save_checkpoint(self, *args, **kwargs):
             pass
+
     h = hook(seg='mIoU')
     h.after_val_epoch(Runner(), {'seg/mIoU': 50.0})
     ckpt = {}
-    h.before_save_checkpoint(None, ckpt)       # what iteration 4's checkpoint held ...
+    h.before_save_checkpoint(None, ckpt)  # what iteration 4's checkpoint held ...
     h.after_val_epoch(Runner(), {'seg/mIoU': 55.0})  # ... before its validation ran
     resumed = hook(seg='mIoU')
     resumed.after_load_checkpoint(Runner(), ckpt)

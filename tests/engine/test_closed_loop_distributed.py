@@ -95,8 +95,10 @@ def _wait(job):
 
 
 def _trained(state_dict):
-    return {k: v.float() for k, v in state_dict.items()
-            if k.startswith(TRAINED) and not k.endswith(BN_STATS)}
+    return {
+        k: v.float()
+        for k, v in state_dict.items() if k.startswith(TRAINED) and not k.endswith(BN_STATS)
+    }
 
 
 def _load(path):
@@ -110,9 +112,10 @@ def setup(tmp_path_factory):
     data = root / 'data'
     generate_demo_dataset(str(data), num_train=6, num_val=1, size=(64, 64), seed=0)
     cfg = root / 'cl_dist_sod.py'
-    cfg.write_text(CONFIG.format(
-        base=osp.join(REPO, 'configs', '_base_', 'closed_loop', 'sod_task.py'),
-        data_root=str(data) + '/'))
+    cfg.write_text(
+        CONFIG.format(
+            base=osp.join(REPO, 'configs', '_base_', 'closed_loop', 'sod_task.py'),
+            data_root=str(data) + '/'))
     return root, cfg
 
 
@@ -131,17 +134,23 @@ def _initial_state(cfg_path):
 
 def test_two_cpu_processes_match_gradient_accumulation(setup):
     root, cfg = setup
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
-               PORT=str(_free_port()))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable, PORT=str(_free_port()))
     common = ['--tensorboard', 'off']
     # both runs at once (about 45 s of CPU time in all, most of it start-up)
     t0 = time.perf_counter()
-    dist_job = _start(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(cfg), '2',
-                       '--work-dir', str(root / 'dist'), *common], root / 'dist.log', env)
-    single_job = _start([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg),
-                         '--work-dir', str(root / 'single'), *common, '--cfg-options',
-                         'train_cfg.max_iters=6', 'optim_wrapper.accumulative_counts=2'],
-                        root / 'single.log', env)
+    dist_job = _start([
+        'bash',
+        osp.join(REPO, 'tools', 'dist_train.sh'),
+        str(cfg), '2', '--work-dir',
+        str(root / 'dist'), *common
+    ], root / 'dist.log', env)
+    single_job = _start([
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'),
+        str(cfg), '--work-dir',
+        str(root / 'single'), *common, '--cfg-options', 'train_cfg.max_iters=6',
+        'optim_wrapper.accumulative_counts=2'
+    ], root / 'single.log', env)
     _wait(single_job)
     _wait(dist_job)
     took = time.perf_counter() - t0
@@ -170,8 +179,7 @@ def _agree_worker(rank, tmp):
     import torch.distributed as torch_dist
 
     from cldyn_mm.engine.multitask.task_gradients import all_ranks_agree
-    torch_dist.init_process_group('gloo', init_method=f'file://{tmp}/init', rank=rank,
-                                  world_size=2)
+    torch_dist.init_process_group('gloo', init_method=f'file://{tmp}/init', rank=rank, world_size=2)
     try:
         got = (all_ranks_agree(rank != 0), all_ranks_agree(True))
     finally:
@@ -186,6 +194,6 @@ def test_nonfinite_decision_is_collective(tmp_path):
     (``all_ranks_agree``): a rank that stopped alone would leave the others waiting in the
     task-gradient all-reduce."""
     import torch.multiprocessing as mp
-    mp.spawn(_agree_worker, args=(str(tmp_path),), nprocs=2, join=True)
+    mp.spawn(_agree_worker, args=(str(tmp_path), ), nprocs=2, join=True)
     for rank in (0, 1):
         assert (tmp_path / f'rank{rank}').read_text() == '(False, True)'

@@ -27,9 +27,14 @@ def test_logged_values_are_window_means_that_obey_the_formula(processor):
     # three iterations where the penalty is active once
     for l0, l1 in ((1.0, 0.8), (1.0, 1.2), (0.9, 0.6)):
         penalty = max(l1 - l0, 0.0)
-        hub.update_scalars({'train/seg/L0': l0, 'train/seg/L1': l1,
-                            'train/seg/penalty': penalty, 'train/seg/loss': l1 + 5 * penalty,
-                            'train/seg/alpha': 1.0, 'train/lr': 0.01})
+        hub.update_scalars({
+            'train/seg/L0': l0,
+            'train/seg/L1': l1,
+            'train/seg/penalty': penalty,
+            'train/seg/loss': l1 + 5 * penalty,
+            'train/seg/alpha': 1.0,
+            'train/lr': 0.01
+        })
     tag = processor._collect_scalars([], SimpleNamespace(message_hub=hub), 'train')
     assert tag['seg/L1'] == pytest.approx((0.8 + 1.2 + 0.6) / 3)
     assert tag['seg/L0'] == pytest.approx((1.0 + 1.0 + 0.9) / 3)

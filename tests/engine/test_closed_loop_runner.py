@@ -39,10 +39,14 @@ def demo_cfg(name: str, root: str, work_dir: Path, **options) -> Config:
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = work_dir.name
     cfg.visualizer.name = f'visualizer_{work_dir.name}'  # one per run in this process
-    cfg.merge_from_dict({'train_cfg.max_iters': 4, 'train_cfg.val_interval': 2,
-                         'default_hooks.checkpoint.interval': 2,
-                         'default_hooks.logger.interval': 1, 'randomness.seed': 0,
-                         **options})
+    cfg.merge_from_dict({
+        'train_cfg.max_iters': 4,
+        'train_cfg.val_interval': 2,
+        'default_hooks.checkpoint.interval': 2,
+        'default_hooks.logger.interval': 1,
+        'randomness.seed': 0,
+        **options
+    })
     return cfg
 
 
@@ -55,8 +59,12 @@ def trained_state(path) -> dict:
 def seg_run(demo_root, tmp_path_factory):
     """4 iterations of configs/demo/cldyn_demo_seg.py, checkpoints at 2 and 4."""
     work = tmp_path_factory.mktemp('cl_seg_a')
-    runner = Runner.from_cfg(demo_cfg('cldyn_demo_seg', demo_root, work, **{
-        'default_hooks.visualization.draw': True, 'default_hooks.visualization.draw_val': True}))
+    runner = Runner.from_cfg(
+        demo_cfg(
+            'cldyn_demo_seg', demo_root, work, **{
+                'default_hooks.visualization.draw': True,
+                'default_hooks.visualization.draw_val': True
+            }))
     runner.train()
     return work
 
@@ -80,16 +88,18 @@ def test_run_logs_task_values_validates_in_cldyn_mode_and_keeps_best(seg_run):
     assert any(not torch.equal(first[k], last[k]) for k in first)
 
 
-def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(seg_run, demo_root,
-                                                                    tmp_path):
+def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(seg_run, demo_root, tmp_path):
     """Resume from iteration 2 and train to 4: the RSC, bank, BN statistics and optimizer
     state equal those of the uninterrupted run (Gumbel noise and random augmentation on: the
     random states are restored from the checkpoint)."""
-    cfg = demo_cfg('cldyn_demo_seg', demo_root, tmp_path / 'resumed', resume=True,
-                   load_from=str(seg_run / 'iter_2.pth'))
+    cfg = demo_cfg(
+        'cldyn_demo_seg',
+        demo_root,
+        tmp_path / 'resumed',
+        resume=True,
+        load_from=str(seg_run / 'iter_2.pth'))
     Runner.from_cfg(cfg).train()
-    ours = torch.load(tmp_path / 'resumed' / 'iter_4.pth', map_location='cpu',
-                      weights_only=False)
+    ours = torch.load(tmp_path / 'resumed' / 'iter_4.pth', map_location='cpu', weights_only=False)
     ref = torch.load(seg_run / 'iter_4.pth', map_location='cpu', weights_only=False)
     keys = [k for k in ref['state_dict'] if k.startswith(TRAINED)]
     assert keys
@@ -106,8 +116,7 @@ def test_three_task_config_runs_with_per_task_metrics(demo_root, tmp_path):
     runner.train()
     scalars = next((tmp_path / 'multi').glob('*/vis_data/scalars.json'))
     records = [json.loads(line) for line in scalars.read_text().splitlines()]
-    alphas = [[r[f'{t}/alpha'] for t in ('det', 'seg', 'sod')] for r in records
-              if 'det/alpha' in r]
+    alphas = [[r[f'{t}/alpha'] for t in ('det', 'seg', 'sod')] for r in records if 'det/alpha' in r]
     assert len(alphas) == 2 and all(abs(sum(a) - 1) < 1e-5 for a in alphas)
     val = [r for r in records if 'seg/mIoU' in r][-1]
     # (the random detector finds nothing, and CocoMetric then reports no det/ metrics)
@@ -126,9 +135,12 @@ def test_empty_task_dataloader_is_an_error_before_training(demo_root, tmp_path):
 
 
 def test_checkpoint_of_another_configuration_is_refused(seg_run, demo_root, tmp_path):
-    cfg = demo_cfg('cldyn_demo_seg', demo_root, tmp_path / 'other',
-                   load_from=str(seg_run / 'iter_2.pth'),
-                   **{'model.fuser.rsc.filter_num': 2})
+    cfg = demo_cfg(
+        'cldyn_demo_seg',
+        demo_root,
+        tmp_path / 'other',
+        load_from=str(seg_run / 'iter_2.pth'),
+        **{'model.fuser.rsc.filter_num': 2})
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match='another configuration.*shape mismatches'):
         runner.train()
@@ -141,8 +153,13 @@ def test_checkpoints_record_the_closed_loop_options_and_resume_refuses_others(
     options = ckpt['meta']['closed_loop_options']
     assert options['clip_bank'] is False and options['freeze_prototypes'] is False
     assert options['cagrad_quadratic'] == 0.5 and options['clip_norm'] == 1.0
-    cfg = demo_cfg('cldyn_demo_seg', demo_root, tmp_path / 'other_options', resume=True,
-                   load_from=str(seg_run / 'iter_2.pth'), **{'model.clip_bank': True})
+    cfg = demo_cfg(
+        'cldyn_demo_seg',
+        demo_root,
+        tmp_path / 'other_options',
+        resume=True,
+        load_from=str(seg_run / 'iter_2.pth'),
+        **{'model.clip_bank': True})
     with pytest.raises(ValueError, match='clip_bank: checkpoint False, config True'):
         Runner.from_cfg(cfg).train()
     assert not list((tmp_path / 'other_options').glob('iter_*.pth'))

@@ -20,13 +20,14 @@ from cldyn_mm.structures import FusionDataSample
 from cldyn_mm.visualization import FusedDetVisualizer, FusedSegVisualizer, to_uint8_rgb
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = {'det': REPO / 'configs/tasks/demo_det_fused.py',
-           'seg': REPO / 'configs/tasks/demo_seg_fused.py',
-           'sod': REPO / 'configs/tasks/demo_sod_fused.py'}
+CONFIGS = {
+    'det': REPO / 'configs/tasks/demo_det_fused.py',
+    'seg': REPO / 'configs/tasks/demo_seg_fused.py',
+    'sod': REPO / 'configs/tasks/demo_sod_fused.py'
+}
 W, H, GAP = 128, 96, 4
 PANEL_FIELDS = ('ir_img', 'vis_img', 'vfn_img', 'cldyn_img')
 PRED_FIELDS = ('ir_pred', 'vis_pred', 'vfn_pred', 'cldyn_pred')
-
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -94,8 +95,8 @@ def test_panels_written_per_stem(runs, demo_root, task):
     run = runs[task]
     assert run['metrics']  # evaluation unaffected
     assert run['model'].vis_panels is False  # restored after the test epoch
-    assert type(run['visualizer']) is (FusedDetVisualizer if task == 'det' else
-                                       FusedSegVisualizer)  # the config's choice
+    assert type(run['visualizer']) is (FusedDetVisualizer if task == 'det' else FusedSegVisualizer
+                                       )  # the config's choice
     for k, stem in enumerate(stems(demo_root)):
         panel = cv2.imread(str(run['out_dir'] / f'{stem}.png'))
         assert panel is not None, f'no panel for {stem}'
@@ -134,8 +135,8 @@ def test_each_tile_shows_its_own_predictions(runs, task):
             for i, key in enumerate(('ir', 'vis', 'vfn', 'cldyn')):
                 tile = slice(i * (W + GAP), i * (W + GAP) + W)
                 assert (drawn[:, tile] != plain[:, tile]).any(), f'tile {key} not drawn'
-                alone = vis.draw_tile(to_uint8_rgb(sample.get(f'{key}_img')),
-                                      sample.get(f'{key}_pred'), 0.0)
+                alone = vis.draw_tile(
+                    to_uint8_rgb(sample.get(f'{key}_img')), sample.get(f'{key}_pred'), 0.0)
                 assert np.array_equal(drawn[:, tile], alone), key
             ir, own = sample.ir_pred.get(field), sample.get(field)
             assert not torch.equal(ir.data if task == 'seg' else ir.bboxes,
@@ -157,12 +158,12 @@ def test_default_off_and_sod(demo_root, tmp_path):
     with DefaultScope.overwrite_default_scope('cldyn_mm'):
         ds = DATASETS.build(cfg.test_dataloader.dataset)
         model = MODELS.build(cfg.model)
-        vis = VISUALIZERS.build(dict(cfg.visualizer, name='test_sod_vis', vis_backends=[],
-                                     title=False))
+        vis = VISUALIZERS.build(
+            dict(cfg.visualizer, name='test_sod_vis', vis_backends=[], title=False))
     vis.dataset_meta = ds.metainfo
     item = ds[0]
-    data = model.data_preprocessor(dict(inputs=[item['inputs']],
-                                        data_samples=[item['data_samples']]))
+    data = model.data_preprocessor(
+        dict(inputs=[item['inputs']], data_samples=[item['data_samples']]))
     sample = model(**data, mode='predict')[0]
     assert 'fused_img' in sample and not any(f in sample for f in PANEL_FIELDS + PRED_FIELDS)
     assert sample.fused_img.shape == (3, H, W)
@@ -180,11 +181,14 @@ def test_tools_test_show_dir(demo_root, tmp_path):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     show = tmp_path / 'show'
-    metrics = tool.main([str(CONFIGS['seg']), str(ckpt), '--work-dir', str(tmp_path / 'w'),
-                         '--show-dir', str(show), '--cfg-options', 'model.mode=vfn',
-                         f'test_dataloader.dataset.data_root={demo_root}',
-                         'test_dataloader.num_workers=0',
-                         'test_dataloader.persistent_workers=False'])
+    metrics = tool.main([
+        str(CONFIGS['seg']),
+        str(ckpt), '--work-dir',
+        str(tmp_path / 'w'), '--show-dir',
+        str(show), '--cfg-options', 'model.mode=vfn',
+        f'test_dataloader.dataset.data_root={demo_root}', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ])
     assert 'mIoU' in metrics
     for stem in stems(demo_root):
         panel = cv2.imread(str(show / f'{stem}.png'))

@@ -27,8 +27,11 @@ def pairs(tmp_path_factory):
 
 def _cfg(data_root, work_dir, max_iters):
     cfg = Config.fromfile(osp.join(REPO, 'configs/vfn/vfn_demo.py'))
-    pipeline = [dict(type='LoadIRVisPair'), dict(type='RandomFlip', prob=0.5),
-                dict(type='PackFusionInputs')]
+    pipeline = [
+        dict(type='LoadIRVisPair'),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackFusionInputs')
+    ]
     cfg.merge_from_dict({
         'work_dir': work_dir,
         'train_dataloader.batch_size': 2,
@@ -93,6 +96,6 @@ def test_trained_checkpoint_tests_and_visualizes(pairs, tmp_path):
     img = cv2.imread(osp.join(panels, '000.png'))
     assert img.shape == (32, 3 * 32 + 2 * 4, 3)  # IR | VIS | fused with 4-px gaps
     # the visualizer's LocalVisBackend keeps the same panel (test step = batch index)
-    local = osp.join(str(tmp_path / 'run'), tester.timestamp, 'vis_data', 'vis_image',
-                     'fusion_000_0.png')
+    local = osp.join(
+        str(tmp_path / 'run'), tester.timestamp, 'vis_data', 'vis_image', 'fusion_000_0.png')
     assert np.array_equal(cv2.imread(local), img)

@@ -16,8 +16,14 @@ def make_gt(num_images=12, seed=0):
         for _ in range(rng.integers(0, 5)):
             w, h = rng.uniform(8, 90, 2)
             x, y = rng.uniform(0, 320 - w), rng.uniform(0, 240 - h)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=int(rng.integers(1, 4)),
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0))
+            anns.append(
+                dict(
+                    id=len(anns) + 1,
+                    image_id=i + 1,
+                    category_id=int(rng.integers(1, 4)),
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    iscrowd=0))
     cats = [dict(id=c, name=n) for c, n in ((1, 'person'), (2, 'bicycle'), (3, 'car'))]
     return dict(images=images, annotations=anns, categories=cats)
 
@@ -30,15 +36,23 @@ def make_dets(gt, jitter, miss, false_pos, seed):
         if rng.uniform() < miss:
             continue
         x, y, w, h = a['bbox']
-        dets.append(dict(image_id=a['image_id'], category_id=a['category_id'],
-                         bbox=[x + rng.normal(0, jitter * w), y + rng.normal(0, jitter * h),
-                               w * rng.uniform(0.85, 1.15), h * rng.uniform(0.85, 1.15)],
-                         score=float(rng.uniform(0.3, 1.0))))
+        dets.append(
+            dict(
+                image_id=a['image_id'],
+                category_id=a['category_id'],
+                bbox=[
+                    x + rng.normal(0, jitter * w), y + rng.normal(0, jitter * h),
+                    w * rng.uniform(0.85, 1.15), h * rng.uniform(0.85, 1.15)
+                ],
+                score=float(rng.uniform(0.3, 1.0))))
     for im in gt['images']:
         for _ in range(rng.integers(0, false_pos + 1)):
-            dets.append(dict(image_id=im['id'], category_id=int(rng.integers(1, 4)),
-                             bbox=list(rng.uniform(0, 100, 2)) + list(rng.uniform(5, 60, 2)),
-                             score=float(rng.uniform(0.0, 0.8))))
+            dets.append(
+                dict(
+                    image_id=im['id'],
+                    category_id=int(rng.integers(1, 4)),
+                    bbox=list(rng.uniform(0, 100, 2)) + list(rng.uniform(5, 60, 2)),
+                    score=float(rng.uniform(0.0, 0.8))))
     return dets
 
 
@@ -57,10 +71,11 @@ def test_drawing_an_image_twice_equals_a_dataset_with_its_copy():
     dets = make_dets(gt, 0.1, 0.3, 2, 3)
     ev = CocoImageEvaluation(gt, dets)
     # the same image set with image 1 duplicated under a new id, evaluated by pycocotools
-    dup = dict(gt, images=gt['images'] + [dict(gt['images'][0], id=100)],
-               annotations=gt['annotations'] + [
-                   dict(a, id=1000 + a['id'], image_id=100) for a in gt['annotations']
-                   if a['image_id'] == 1])
+    dup = dict(
+        gt,
+        images=gt['images'] + [dict(gt['images'][0], id=100)],
+        annotations=gt['annotations'] +
+        [dict(a, id=1000 + a['id'], image_id=100) for a in gt['annotations'] if a['image_id'] == 1])
     dup_dets = dets + [dict(d, image_id=100) for d in dets if d['image_id'] == 1]
     ref = CocoImageEvaluation(dup, dup_dets).summarize_full()
     ours = ev.map_of(np.array([0, 0, 1, 2, 3, 4, 5]))
@@ -104,7 +119,8 @@ def test_draws_without_ground_truth_are_left_out_not_counted_as_minus_one():
     # pycocotools' -1), which must not drag the interval below 0
     gt = make_gt(num_images=10, seed=7)
     gt['annotations'] = [a for a in gt['annotations'] if a['image_id'] == 1][:2] or [
-        dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 40, 60], area=2400, iscrowd=0)]
+        dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 40, 60], area=2400, iscrowd=0)
+    ]
     ev = CocoImageEvaluation(gt, make_dets(gt, 0.05, 0.0, 1, 7))
     boot = bootstrap_map(dict(a=ev), num_samples=200, seed=0)
     assert np.isnan(boot.samples['a']['mAP']).any()

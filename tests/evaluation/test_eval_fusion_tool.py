@@ -30,8 +30,12 @@ def _img(h, w, seed, colour):
 @pytest.fixture
 def tree(tmp_path):
     """ir/ vi/ and two fused folders; stems of two sizes, lossless files of mixed extensions."""
-    spec = {'s1': (48, 64, '.png'), 's2': (48, 64, '.bmp'), 's3': (60, 44, '.tif'),
-            'S4': (48, 64, '.PNG')}
+    spec = {
+        's1': (48, 64, '.png'),
+        's2': (48, 64, '.bmp'),
+        's3': (60, 44, '.tif'),
+        'S4': (48, 64, '.PNG')
+    }
     for d in ('ir', 'vi', 'fa', 'fb'):
         (tmp_path / d).mkdir()
     for i, (stem, (h, w, ext)) in enumerate(spec.items()):
@@ -49,6 +53,7 @@ def _read_csv(path):
 
 
 def _expected(root, fused_dir, stem):
+
     def find(d):
         return next(p for p in (root / d).iterdir() if p.stem == stem)
 
@@ -59,14 +64,18 @@ def _expected(root, fused_dir, stem):
 def test_scores_every_method_and_stem(tree, eval_tool):
     out = tree / 'out'
     code = eval_tool.main([
-        '--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--fused', str(tree / 'fa'),
-        '--fused', str(tree / 'fb'), '--out', str(out), '--batch-size', '2', '--no-progress'
+        '--ir',
+        str(tree / 'ir'), '--vi',
+        str(tree / 'vi'), '--fused',
+        str(tree / 'fa'), '--fused',
+        str(tree / 'fb'), '--out',
+        str(out), '--batch-size', '2', '--no-progress'
     ])
     assert code == 0
     rows = _read_csv(out / 'per_image.csv')
     assert list(rows[0]) == ['method', 'stem', *FUSION_METRIC_NAMES]
-    assert [(r['method'], r['stem']) for r in rows] == [
-        (m, s) for m in ('fa', 'fb') for s in ('S4', 's1', 's2', 's3')]
+    assert [(r['method'], r['stem']) for r in rows] == [(m, s) for m in ('fa', 'fb')
+                                                        for s in ('S4', 's1', 's2', 's3')]
     for r in rows:
         want = _expected(tree, r['method'], r['stem'])
         for k in FUSION_METRIC_NAMES:
@@ -86,9 +95,12 @@ def test_plot_writes_a_bar_chart(tree, eval_tool):
     pytest.importorskip('matplotlib')
     out = tree / 'out_plot'
     code = eval_tool.main([
-        '--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--fused', str(tree / 'fa'),
-        '--fused', str(tree / 'fb'), '--out', str(out), '--metrics', 'EN', 'Qabf', 'Qcv',
-        '--plot', '--no-progress'
+        '--ir',
+        str(tree / 'ir'), '--vi',
+        str(tree / 'vi'), '--fused',
+        str(tree / 'fa'), '--fused',
+        str(tree / 'fb'), '--out',
+        str(out), '--metrics', 'EN', 'Qabf', 'Qcv', '--plot', '--no-progress'
     ])
     assert code == 0
     png = cv2.imread(str(out / 'summary.png'))
@@ -102,8 +114,11 @@ def test_plot_without_matplotlib_says_how_to_install(tree, eval_tool, capsys, mo
     monkeypatch.setitem(sys.modules, 'matplotlib', None)
     out = tree / 'out_noplot'
     _run_expect_error(eval_tool, capsys, [
-        '--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--fused', str(tree / 'fa'),
-        '--out', str(out), '--plot'
+        '--ir',
+        str(tree / 'ir'), '--vi',
+        str(tree / 'vi'), '--fused',
+        str(tree / 'fa'), '--out',
+        str(out), '--plot'
     ], '--plot needs matplotlib', 'pip install matplotlib')
     assert not out.exists()  # checked before any work is done
 
@@ -111,8 +126,11 @@ def test_plot_without_matplotlib_says_how_to_install(tree, eval_tool, capsys, mo
 def test_names_and_metric_subset(tree, eval_tool):
     out = tree / 'out2'
     code = eval_tool.main([
-        '--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--fused', str(tree / 'fa'),
-        '--out', str(out), '--metrics', 'qabf', 'EN', '--names', 'mine', '--no-progress'
+        '--ir',
+        str(tree / 'ir'), '--vi',
+        str(tree / 'vi'), '--fused',
+        str(tree / 'fa'), '--out',
+        str(out), '--metrics', 'qabf', 'EN', '--names', 'mine', '--no-progress'
     ])
     assert code == 0
     rows = _read_csv(out / 'per_image.csv')
@@ -135,10 +153,11 @@ def test_missing_partners_are_named(tree, eval_tool, capsys):
     os.remove(tree / 'fb' / 's3.bmp')
     cv2.imwrite(str(tree / 'fa' / 'extra.png'), _img(48, 64, 99, True))
     base = ['--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--out', str(tree / 'o')]
-    _run_expect_error(eval_tool, capsys, [*base, '--fused', str(tree / 'fa'), '--fused',
-                                          str(tree / 'fb')],
-                      "in --ir", "but not in --vi", 's2', 'fb) lacks s3',
-                      'fa) has images without IR/VIS partners: extra')
+    _run_expect_error(
+        eval_tool, capsys,
+        [*base, '--fused', str(tree / 'fa'), '--fused',
+         str(tree / 'fb')], "in --ir", "but not in --vi", 's2', 'fb) lacks s3',
+        'fa) has images without IR/VIS partners: extra')
     assert not (tree / 'o').exists()
 
 
@@ -146,10 +165,12 @@ def test_other_input_errors(tree, eval_tool, capsys):
     base = ['--ir', str(tree / 'ir'), '--vi', str(tree / 'vi'), '--out', str(tree / 'o')]
     _run_expect_error(eval_tool, capsys, [*base, '--fused', str(tree / 'nowhere')],
                       '--fused (nowhere) folder not found')
-    _run_expect_error(eval_tool, capsys, [*base, '--fused', str(tree / 'fa'), '--names', 'a',
-                                          'b'], '--names has 2 names')
-    _run_expect_error(eval_tool, capsys, [*base, '--fused', str(tree / 'fa'), '--metrics',
-                                          'EN', 'FMI'], "'FMI'", 'valid names are')
+    _run_expect_error(eval_tool, capsys,
+                      [*base, '--fused', str(tree / 'fa'), '--names', 'a', 'b'],
+                      '--names has 2 names')
+    _run_expect_error(
+        eval_tool, capsys,
+        [*base, '--fused', str(tree / 'fa'), '--metrics', 'EN', 'FMI'], "'FMI'", 'valid names are')
     cv2.imwrite(str(tree / 'fa' / 's1.jpg'), _img(48, 64, 5, True))
     _run_expect_error(eval_tool, capsys, [*base, '--fused', str(tree / 'fa')],
                       "two images with stem 's1'")
@@ -168,8 +189,11 @@ def test_start_up_does_not_import_mmengine():
             ' "--out", "d"])\n'
             'assert callable(fn.compute_fusion_metrics)\n'
             'print(sorted(k for k in sys.modules if k.split(".")[0] in ("mmengine", "cldyn_mm")))')
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         cwd=str(REPO_ROOT), timeout=120)
+    res = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(REPO_ROOT),
+                         timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == '[]'
 
@@ -187,9 +211,17 @@ def test_cli_on_real_msrs_pairs(shared_data, tmp_path):
         b = cv2.imread(str(src / 'vi' / f'{s}.png')).astype(np.float32)
         cv2.imwrite(str(tmp_path / 'avg' / f'{s}.png'), np.round((a + b) / 2).astype(np.uint8))
     res = subprocess.run([
-        sys.executable, str(TOOL), '--ir', str(tmp_path / 'ir'), '--vi',
-        str(tmp_path / 'vi'), '--fused', str(tmp_path / 'avg'), '--out', str(tmp_path / 'out')
-    ], capture_output=True, text=True, cwd=str(REPO_ROOT), timeout=300)
+        sys.executable,
+        str(TOOL), '--ir',
+        str(tmp_path / 'ir'), '--vi',
+        str(tmp_path / 'vi'), '--fused',
+        str(tmp_path / 'avg'), '--out',
+        str(tmp_path / 'out')
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(REPO_ROOT),
+                         timeout=300)
     assert res.returncode == 0, res.stderr
     assert '| avg |' in res.stdout
     assert 'eval_fusion' in res.stderr  # the tqdm progress bar

@@ -43,13 +43,11 @@ def test_cheap_metrics_match_reference_on_real_pairs(shared_data, reference, dat
             assert_close(f'{dataset}/{stem}/{kind}/{name}', got[name], want[name])
 
 
-@pytest.mark.parametrize('dataset,size,kind', [('TNO', (97, 131), 'avg'),
-                                               ('RoadScene', (64, 96), 'max'),
-                                               ('MSRS', (97, 131), 'max'),
-                                               ('LLVIP', (64, 96), 'avg'),
-                                               ('M3FD', (81, 112), 'max')])
-def test_costly_metrics_match_reference_on_real_crops(shared_data, reference, dataset, size,
-                                                      kind):
+@pytest.mark.parametrize('dataset,size,kind',
+                         [('TNO', (97, 131), 'avg'), ('RoadScene', (64, 96), 'max'),
+                          ('MSRS', (97, 131), 'max'), ('LLVIP', (64, 96), 'avg'),
+                          ('M3FD', (81, 112), 'max')])
+def test_costly_metrics_match_reference_on_real_crops(shared_data, reference, dataset, size, kind):
     """VIF, Qcb, Qcv on central crops of odd and even size (their references are slow)."""
     stem, _, _, A, B = real_pairs(shared_data, dataset)[1]
     a, b = crop(A, *size), crop(B, *size)
@@ -160,8 +158,8 @@ def test_fused_equal_to_a_source(tno_pair):
     # perfect edge transfer: Qg ~ 0.9994 (the equal-magnitude convention), Qa(1) = 0.9879/(1+e^-4.4)
     assert float(m['Qabf']) == pytest.approx(0.9994 * 0.9879 / (1 + math.exp(-4.4)), abs=2e-3)
     # SSIM(F, A) = 1 when F = A even with a different B
-    assert float(fusion_ssim(A, B, A)) == pytest.approx(1.0 + float(fusion_ssim(B, B, A)) / 2,
-                                                        abs=1e-12)
+    assert float(fusion_ssim(A, B, A)) == pytest.approx(
+        1.0 + float(fusion_ssim(B, B, A)) / 2, abs=1e-12)
 
 
 def test_sum_of_sources_gives_perfect_scd(tno_pair):
@@ -267,8 +265,8 @@ def test_shape_errors_name_the_arguments():
     with pytest.raises(ValueError, match=r'vis \(B\)'):
         compute_fusion_metrics(A, torch.zeros(1, 50, 60), A)
     with pytest.raises(ValueError, match='grey'):
-        compute_fusion_metrics(torch.zeros(1, 3, 50, 60), torch.zeros(1, 3, 50, 60),
-                               torch.zeros(1, 3, 50, 60))
+        compute_fusion_metrics(
+            torch.zeros(1, 3, 50, 60), torch.zeros(1, 3, 50, 60), torch.zeros(1, 3, 50, 60))
     with pytest.raises(ValueError, match='at least 41x41'):
         fusion_vif(torch.zeros(40, 60), torch.zeros(40, 60), torch.zeros(40, 60))
     with pytest.raises(ValueError, match='at least 7x7'):
@@ -340,19 +338,20 @@ def test_fft_filters_equal_direct_filtering():
             k = torch.rand(K, generator=g, dtype=torch.float64)
             bank = ValidFilterBank(x)
             torch.testing.assert_close(bank.filter(k), sep_filter_valid(x, k), rtol=0, atol=1e-9)
-            torch.testing.assert_close(bank.filter(k, first=2), sep_filter_valid(x[:2], k),
-                                       rtol=0, atol=1e-9)
+            torch.testing.assert_close(
+                bank.filter(k, first=2), sep_filter_valid(x[:2], k), rtol=0, atol=1e-9)
             packed = ValidFilterBank.from_complex(torch.complex(x, y))
             for stride in (1, 2):
                 z = packed.filter_complex(k, stride=stride)
-                torch.testing.assert_close(z.real, sep_filter_valid(x, k, stride=stride),
-                                           rtol=0, atol=1e-9)
-                torch.testing.assert_close(z.imag, sep_filter_valid(y, k, stride=stride),
-                                           rtol=0, atol=1e-9)
-        torch.testing.assert_close(box_mean_valid(x, 7),
-                                   sep_filter_valid(x, torch.full((7, ), 1 / 7.,
-                                                                  dtype=torch.float64)),
-                                   rtol=0, atol=1e-9)
+                torch.testing.assert_close(
+                    z.real, sep_filter_valid(x, k, stride=stride), rtol=0, atol=1e-9)
+                torch.testing.assert_close(
+                    z.imag, sep_filter_valid(y, k, stride=stride), rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            box_mean_valid(x, 7),
+            sep_filter_valid(x, torch.full((7, ), 1 / 7., dtype=torch.float64)),
+            rtol=0,
+            atol=1e-9)
         xi = torch.round(x)
         sx, sy = sobel_same_zero(xi)
         assert torch.equal(sx, conv3x3_same_zero(xi, ((1, 0, -1), (2, 0, -2), (1, 0, -1))))
@@ -365,6 +364,6 @@ def test_fft_filters_equal_direct_filtering():
             np.real(np.fft.ifft2(np.fft.ifftshift(np.fft.fftshift(np.fft.fft2(im)) * R)))
             for im in x.numpy()
         ])
-        torch.testing.assert_close(centred_filter_real(x, torch.from_numpy(R)),
-                                   torch.from_numpy(want), rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            centred_filter_real(x, torch.from_numpy(R)), torch.from_numpy(want), rtol=0, atol=1e-9)
         assert PackedSpectrum(x).M == 3  # odd batch: a zero image completes the last pair

@@ -22,8 +22,9 @@ def _write_pair(folder, stem, h, w, seed):
     yy, xx = np.mgrid[0:h, 0:w]
     base = (np.sin(xx / 5.0 + seed) * 60 + np.cos(yy / 7.0) * 50 + 128)
     ir = np.clip(base + rng.normal(0, 10, (h, w)), 0, 255).astype(np.uint8)
-    vi = np.clip(np.stack([base * 0.8, 255 - base, base], -1) + rng.normal(0, 5, (h, w, 3)), 0,
-                 255).astype(np.uint8)
+    vi = np.clip(
+        np.stack([base * 0.8, 255 - base, base], -1) + rng.normal(0, 5, (h, w, 3)), 0,
+        255).astype(np.uint8)
     ir_path, vi_path = folder / f'{stem}_ir.png', folder / f'{stem}_vi.png'
     cv2.imwrite(str(ir_path), ir)
     cv2.imwrite(str(vi_path), vi)
@@ -52,8 +53,8 @@ def _expected(samples, paths, names):
     for s, (ir, vi) in zip(samples, paths):
         fused = s.pred_fused if isinstance(s, BaseDataElement) else s['pred_fused']
         A, B, F = load_grey(ir), load_grey(vi), rgb_float_to_grey(fused)
-        vals = compute_fusion_metrics(torch.from_numpy(A), torch.from_numpy(B),
-                                      torch.from_numpy(F), names)
+        vals = compute_fusion_metrics(
+            torch.from_numpy(A), torch.from_numpy(B), torch.from_numpy(F), names)
         per.append({k: float(v) for k, v in vals.items()})
     return {k: float(np.mean([p[k] for p in per])) for k in names}
 
@@ -103,7 +104,10 @@ def test_built_through_the_runner_evaluator_path(fake_samples):
     evaluator.process(samples)
     result = evaluator.evaluate(3)
     want = _expected(samples, paths, ('EN', 'SSIM'))
-    assert result == pytest.approx({'fusion/EN': want['EN'], 'fusion/SSIM': want['SSIM']},
+    assert result == pytest.approx({
+        'fusion/EN': want['EN'],
+        'fusion/SSIM': want['SSIM']
+    },
                                    rel=1e-12)
 
 
@@ -183,28 +187,30 @@ def test_visible_image_as_prediction_on_a_real_pair(shared_data):
     MSE is half the IR-VIS MSE."""
     _, ir, vi, A, B = real_pairs(shared_data, 'MSRS')[0]
     rgb = cv2.imread(str(vi))[..., ::-1].astype(np.float32) / 255.0
-    sample = dict(pred_fused=torch.from_numpy(rgb.copy()).permute(2, 0, 1), ir_path=str(ir),
-                  vi_path=str(vi))
+    sample = dict(
+        pred_fused=torch.from_numpy(rgb.copy()).permute(2, 0, 1), ir_path=str(ir), vi_path=str(vi))
     metric = FusionQualityMetric(metric=['MSE', 'SSIM', 'CC'])
     metric.process({}, [sample])
     result = metric.evaluate(1)
     assert result['fusion/MSE'] == pytest.approx(float(np.mean((A - B)**2)) / 2, rel=1e-12)
-    ssim_ab = compute_fusion_metrics(torch.from_numpy(B), torch.from_numpy(B),
-                                     torch.from_numpy(A), ['SSIM'])['SSIM'] / 2
+    ssim_ab = compute_fusion_metrics(
+        torch.from_numpy(B), torch.from_numpy(B), torch.from_numpy(A), ['SSIM'])['SSIM'] / 2
     assert result['fusion/SSIM'] == pytest.approx(1 + float(ssim_ab), rel=1e-12)
 
 
 def test_fused_key_scores_another_field(fake_samples):
     """fused_key='fused_img': the image a fused task wrapper handed to its task network."""
     samples, paths = fake_samples
-    renamed = [BaseDataElement(fused_img=s.pred_fused, metainfo=s.metainfo)
-               for s in samples if isinstance(s, BaseDataElement)]
-    metric = METRICS.build(dict(type='FusionQualityMetric', metric=['EN', 'SSIM'],
-                                fused_key='fused_img'))
+    renamed = [
+        BaseDataElement(fused_img=s.pred_fused, metainfo=s.metainfo) for s in samples
+        if isinstance(s, BaseDataElement)
+    ]
+    metric = METRICS.build(
+        dict(type='FusionQualityMetric', metric=['EN', 'SSIM'], fused_key='fused_img'))
     metric.process({}, renamed)
     result = metric.evaluate(len(renamed))
     want = _expected(samples[:1], paths[:1], ['EN', 'SSIM'])
     assert result['fusion/EN'] == pytest.approx(want['EN'], rel=1e-12)
     with pytest.raises(Exception, match='fused_img'):
-        METRICS.build(dict(type='FusionQualityMetric', fused_key='fused_img')).process(
-            {}, samples[:1])
+        METRICS.build(dict(type='FusionQualityMetric', fused_key='fused_img')).process({},
+                                                                                       samples[:1])

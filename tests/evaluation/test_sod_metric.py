@@ -18,14 +18,8 @@ B2 = 0.3
 
 # the hand example: 2x2 object in the top-left corner of a 4x4 image; the prediction
 # misses half of one object pixel and puts 0.5 on one background pixel
-GT = np.array([[1, 1, 0, 0],
-               [1, 1, 0, 0],
-               [0, 0, 0, 0],
-               [0, 0, 0, 0]], np.uint8)
-PRED = np.array([[1, 1, 0, 0],
-                 [1, .5, 0, 0],
-                 [0, 0, .5, 0],
-                 [0, 0, 0, 0]], np.float64)
+GT = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], np.uint8)
+PRED = np.array([[1, 1, 0, 0], [1, .5, 0, 0], [0, 0, .5, 0], [0, 0, 0, 0]], np.float64)
 
 
 def _f(p, r):
@@ -35,7 +29,7 @@ def _f(p, r):
 def _phi(a, b):
     """Enhanced alignment value of one pixel with demeaned values a (map) and b (mask)."""
     xi = 2 * a * b / (a * a + b * b)
-    return (1 + xi) ** 2 / 4
+    return (1 + xi)**2 / 4
 
 
 # --- the expected numbers, by hand -------------------------------------------------------
@@ -53,19 +47,18 @@ ADP_F = F_LOW
 #   t = 0:   the map is all ones (demeaned 0): every pixel has xi = 0, phi = 1/4
 E_T0 = 0.25
 #   t = 1..127: map mean 5/16; 4 TP, 1 FP, 11 TN pixels
-E_LOW = (4 * _phi(11 / 16, 12 / 16) + 1 * _phi(11 / 16, -4 / 16)
-         + 11 * _phi(-5 / 16, -4 / 16)) / 16
+E_LOW = (4 * _phi(11 / 16, 12 / 16) + 1 * _phi(11 / 16, -4 / 16) + 11 * _phi(-5 / 16, -4 / 16)) / 16
 #   t = 128..255: map mean 3/16; 3 TP, 1 FN, 12 TN pixels
-E_HIGH = (3 * _phi(13 / 16, 12 / 16) + 1 * _phi(-3 / 16, 12 / 16)
-          + 12 * _phi(-3 / 16, -4 / 16)) / 16
+E_HIGH = (3 * _phi(13 / 16, 12 / 16) + 1 * _phi(-3 / 16, 12 / 16) +
+          12 * _phi(-3 / 16, -4 / 16)) / 16
 E_CURVE = np.array([E_T0] + [E_LOW] * 127 + [E_HIGH] * 128)
 ADP_E = E_LOW
 # S: object term. Object values 1, 1, 1, .5: mean .875, sample std sqrt(.1875 / 3) = .25.
 #    Background values of 1 - p: eleven 1 and one .5: mean 11.5/12, sample std
 #    sqrt(((11 * (1/24)^2 + (11/24)^2) / 11) = sqrt(1/48).
-O_FG = 2 * .875 / (.875 ** 2 + 1 + .25)
+O_FG = 2 * .875 / (.875**2 + 1 + .25)
 MU_BG = 11.5 / 12
-O_BG = 2 * MU_BG / (MU_BG ** 2 + 1 + math.sqrt(1 / 48))
+O_BG = 2 * MU_BG / (MU_BG**2 + 1 + math.sqrt(1 / 48))
 S_OBJECT = 4 / 16 * O_FG + 12 / 16 * O_BG
 # Region term: centroid of the object, 1-based: (1.5, 1.5), rounded half away from zero to
 # (2, 2), so the blocks are the four 2x2 quarters, each of weight 1/4:
@@ -95,8 +88,10 @@ def test_metric_aggregates_mean_curves_over_images():
     samples = []
     for pred in (PRED, perfect):
         s = SegDataSample()
-        s.set_data(dict(pred_saliency=PixelData(data=torch.from_numpy(pred[None]).float()),
-                        gt_sem_seg=PixelData(data=torch.from_numpy(GT[None].astype(np.int64)))))
+        s.set_data(
+            dict(
+                pred_saliency=PixelData(data=torch.from_numpy(pred[None]).float()),
+                gt_sem_seg=PixelData(data=torch.from_numpy(GT[None].astype(np.int64)))))
         samples.append(s)
     metric.process({}, samples)
     res = metric.evaluate(2)
@@ -105,8 +100,10 @@ def test_metric_aggregates_mean_curves_over_images():
     e_perfect = np.array([0.25] + [1.] * 255)
     f_mean = (F_CURVE + f_perfect) / 2
     e_mean = (E_CURVE + e_perfect) / 2
-    assert set(res) == {f'sod/{k}' for k in
-                        ('MAE', 'maxF', 'meanF', 'adpF', 'S', 'meanE', 'maxE', 'adpE')}
+    assert set(res) == {
+        f'sod/{k}'
+        for k in ('MAE', 'maxF', 'meanF', 'adpF', 'S', 'meanE', 'maxE', 'adpE')
+    }
     assert res['sod/MAE'] == pytest.approx(MAE / 2)
     assert res['sod/maxF'] == pytest.approx(f_mean.max())
     assert res['sod/meanF'] == pytest.approx(f_mean.mean())
@@ -164,8 +161,8 @@ def test_prediction_fields_of_mmseg_segmentors():
     metric = METRICS.build(dict(type='SODMetric', minmax_normalize=False))
     gt = PixelData(data=torch.from_numpy(GT[None].astype(np.int64)))
     # binary mmseg segmentor (out_channels=1): seg_logits already holds the sigmoid map
-    s1 = SegDataSample(seg_logits=PixelData(data=torch.from_numpy(PRED[None]).float()),
-                       gt_sem_seg=gt)
+    s1 = SegDataSample(
+        seg_logits=PixelData(data=torch.from_numpy(PRED[None]).float()), gt_sem_seg=gt)
     # two-class segmentor: softmax probability of class 1
     logit = np.log(np.clip(PRED, 1e-9, 1 - 1e-9) / (1 - np.clip(PRED, 1e-9, 1 - 1e-9)))
     two = np.stack([np.zeros_like(logit), logit])
@@ -178,8 +175,8 @@ def test_prediction_fields_of_mmseg_segmentors():
         assert r['s'] == pytest.approx(S, abs=1e-6)
     # hard mask only
     metric.results.clear()
-    s4 = SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(GT[None].astype(np.int64))),
-                       gt_sem_seg=gt)
+    s4 = SegDataSample(
+        pred_sem_seg=PixelData(data=torch.from_numpy(GT[None].astype(np.int64))), gt_sem_seg=gt)
     metric.process({}, [s4])
     assert metric.results[0]['mae'] == 0
 

@@ -73,28 +73,29 @@ def fake_msrs(root: Path, stems):
 
 def run_split(*args):
     return subprocess.run([sys.executable, str(SPLIT_TOOL), *map(str, args)],
-                          capture_output=True, text=True)
+                          capture_output=True,
+                          text=True)
 
 
 def test_split_tool_derives_train_and_rejects_overlap(tmp_path):
     stems = ['00001D', '00005D', '00100N', '00104N']
     fake_msrs(tmp_path / 'root', stems)
     (tmp_path / 'val.txt').write_text('00100N\n00104N\n')
-    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'val.txt',
-                  '--out', tmp_path / 'out')
+    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'val.txt', '--out',
+                  tmp_path / 'out')
     assert r.returncode == 0, r.stderr
     assert read(tmp_path / 'out' / 'train.txt') == ['00001D', '00005D']
     assert read(tmp_path / 'out' / 'val.txt') == ['00100N', '00104N']
     assert 'smallest frame-id distance between train and val: 95' in r.stdout
 
     (tmp_path / 'train.txt').write_text('00001D\n00100N\n')
-    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'val.txt',
-                  '--train', tmp_path / 'train.txt', '--out', tmp_path / 'out2')
+    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'val.txt', '--train',
+                  tmp_path / 'train.txt', '--out', tmp_path / 'out2')
     assert r.returncode != 0 and 'share 1 stem' in r.stderr
 
     (tmp_path / 'bad.txt').write_text('00001D\n99999D\n')
-    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'bad.txt',
-                  '--out', tmp_path / 'out3')
+    r = run_split('--data-root', tmp_path / 'root', '--val', tmp_path / 'bad.txt', '--out',
+                  tmp_path / 'out3')
     assert r.returncode != 0 and '99999D' in r.stderr
 
 
@@ -109,9 +110,14 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
     (tmp_path / 'val.txt').write_text('\n'.join(val) + '\n')
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    base = ['bash', str(SCRIPT), '--data-root', str(root), '--work-dir', str(work),
-            '--train-list', str(tmp_path / 'train.txt'), '--val-list', str(tmp_path / 'val.txt'),
-            '--python', sys.executable]
+    base = [
+        'bash',
+        str(SCRIPT), '--data-root',
+        str(root), '--work-dir',
+        str(work), '--train-list',
+        str(tmp_path / 'train.txt'), '--val-list',
+        str(tmp_path / 'val.txt'), '--python', sys.executable
+    ]
     cmd = base + ['--vfn-iters', '2', '--det-iters', '2', '--cl-iters', '2', '--seeds', '0,1']
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -131,8 +137,12 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
     assert not (work / 'select' / 'cldyn_seed0' / 'panels').exists()  # scoring draws nothing
     # select_eval scores a seed alone (e.g. while others train) and chooses nothing
     shutil.rmtree(work / 'select' / 'cldyn_seed1')
-    r = subprocess.run(base + ['--stage', 'select_eval', '--seeds', '1'], capture_output=True,
-                       text=True, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        base + ['--stage', 'select_eval', '--seeds', '1'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (work / 'select' / 'cldyn_seed1' / 'metrics.json').is_file()
     assert (work / 'cldyn_selected').read_text().split('\t') == selected
@@ -167,9 +177,15 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
     # describes what each row was evaluated on
     other = tmp_path / 'other.txt'
     other.write_text('\n'.join(train[:3]) + '\n')
-    r = subprocess.run(base + ['--seeds', '0,1', '--stage', 'eval,report', '--eval-list',
-                               str(other), '--eval-modes', 'vfn,cldyn'],
-                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        base + [
+            '--seeds', '0,1', '--stage', 'eval,report', '--eval-list',
+            str(other), '--eval-modes', 'vfn,cldyn'
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert 'holds another root or list' in r.stdout
     for mode in ('vfn', 'cldyn'):
@@ -182,22 +198,32 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
     # a requested evaluation whose run has not finished is an error naming the run
     work2 = tmp_path / 'work2'
     (work2 / 'splits').mkdir(parents=True)
-    r = subprocess.run(base + ['--work-dir', str(work2), '--stage', 'eval',
-                               '--vfn-checkpoint', str(work / 'vfn' / 'iter_2.pth'),
-                               '--eval-modes', 'vis'],
-                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        base + [
+            '--work-dir',
+            str(work2), '--stage', 'eval', '--vfn-checkpoint',
+            str(work / 'vfn' / 'iter_2.pth'), '--eval-modes', 'vis'
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path)
     assert r.returncode != 0
     assert 'eval vis cannot run: det_vis: not trained' in r.stderr
 
 
 def test_script_rejects_bad_arguments(tmp_path):
     for args, message in ((['--weights', 'cloud'], '--weights must be work or zoo'),
-                          (['--seeds', '0,x'], '--seeds must be'),
-                          (['--vfn-checkpoint', str(tmp_path / 'none.pth')], 'does not exist'),
-                          (['--data-root', str(tmp_path / 'nowhere')], 'is not a folder'),
-                          (['--weights', 'zoo', '--stage', 'closed_loop'], 'trains')):
-        r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(tmp_path / 'w'), *args],
-                           capture_output=True, text=True)
+                          (['--seeds', '0,x'],
+                           '--seeds must be'), (['--vfn-checkpoint',
+                                                 str(tmp_path / 'none.pth')], 'does not exist'),
+                          (['--data-root', str(tmp_path / 'nowhere')],
+                           'is not a folder'), (['--weights', 'zoo', '--stage',
+                                                 'closed_loop'], 'trains')):
+        r = subprocess.run(['bash', str(SCRIPT), '--work-dir',
+                            str(tmp_path / 'w'), *args],
+                           capture_output=True,
+                           text=True)
         assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
 
@@ -216,15 +242,16 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
         'pack_zoo_model', REPO / 'tools' / 'model_converters' / 'pack_zoo_model.py')
     pack = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pack)
-    models = {'vfn_ivif': 'configs/vfn/vfn_1xb8-2k_ivifmix.py',
-              'cldyn_rtmdet-tiny_msrs': 'configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_msrs.py',
-              'rtmdet-tiny_seafusion_msrs': 'configs/cldyn/rtmdet-tiny_1xb4-1200_msrs-seafusion.py'}
+    models = {
+        'vfn_ivif': 'configs/vfn/vfn_1xb8-2k_ivifmix.py',
+        'cldyn_rtmdet-tiny_msrs': 'configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_msrs.py',
+        'rtmdet-tiny_seafusion_msrs': 'configs/cldyn/rtmdet-tiny_1xb4-1200_msrs-seafusion.py'
+    }
     entries = []
     for name, config in models.items():
         torch.manual_seed(0)
         weights = tmp_path / f'{name}.pth'
-        torch.save(dict(state_dict=pack.build_for_check(str(REPO / config)).state_dict()),
-                   weights)
+        torch.save(dict(state_dict=pack.build_for_check(str(REPO / config)).state_dict()), weights)
         entries.append(f'  - Name: {name}\n    Config: {REPO / config}\n    Weights: {weights}')
     (tmp_path / 'meta.yml').write_text('Models:\n' + '\n'.join(entries) + '\n')
     (tmp_path / 'index.yml').write_text(f'Import:\n  - {tmp_path / "meta.yml"}\n')
@@ -238,18 +265,27 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
                 (other / sub / f.name).write_bytes(f.read_bytes())
     (other / 'classes.txt').write_text((root / 'classes.txt').read_text())
     work = tmp_path / 'work'
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               CLDYN_MODEL_INDEX=str(tmp_path / 'index.yml'))
-    r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(work), '--weights', 'zoo',
-                        '--stage', 'eval,fusion,report', '--eval-root', str(other),
-                        '--python', sys.executable], capture_output=True, text=True, env=env,
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        CLDYN_MODEL_INDEX=str(tmp_path / 'index.yml'))
+    r = subprocess.run([
+        'bash',
+        str(SCRIPT), '--work-dir',
+        str(work), '--weights', 'zoo', '--stage', 'eval,fusion,report', '--eval-root',
+        str(other), '--python', sys.executable
+    ],
+                       capture_output=True,
+                       text=True,
+                       env=env,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for mode in ('vis', 'ir', 'vfn', 'cldyn', 'seafusion'):
         m = json.loads((work / 'eval' / mode / 'metrics.json').read_text())
         assert m['num_images'] == 3 and m['data_root'] == f'{other}/', mode
-    assert json.loads((work / 'eval' / 'cldyn' / 'metrics.json').read_text())[
-        'checkpoint'] == str(tmp_path / 'cldyn_rtmdet-tiny_msrs.pth')
+    assert json.loads((work / 'eval' / 'cldyn' / 'metrics.json').read_text())['checkpoint'] == str(
+        tmp_path / 'cldyn_rtmdet-tiny_msrs.pth')
     summary = (work / 'fusion' / 'metrics' / 'summary.csv').read_text()
     assert 'VFN_full' in summary and 'SeAFusion' in summary and 'CLDyN_det' in summary
     report = (work / 'results.md').read_text()
@@ -259,9 +295,16 @@ def test_script_evaluates_shipped_weights_on_another_root(shared_data, tmp_path)
 
     # an unknown model is a one-line error
     env['CLDYN_MODEL_INDEX'] = str(tmp_path / 'meta.yml')  # not an index: no Import
-    r = subprocess.run(['bash', str(SCRIPT), '--work-dir', str(tmp_path / 'w2'), '--weights',
-                        'zoo', '--stage', 'eval', '--eval-root', str(other), '--python',
-                        sys.executable], capture_output=True, text=True, env=env, cwd=tmp_path)
+    r = subprocess.run([
+        'bash',
+        str(SCRIPT), '--work-dir',
+        str(tmp_path / 'w2'), '--weights', 'zoo', '--stage', 'eval', '--eval-root',
+        str(other), '--python', sys.executable
+    ],
+                       capture_output=True,
+                       text=True,
+                       env=env,
+                       cwd=tmp_path)
     assert r.returncode != 0 and '--weights zoo:' in r.stderr
 
 
@@ -271,13 +314,26 @@ def test_report_describes_what_each_row_was_evaluated_on(tmp_path):
     for mode, root, n in (('vis', '/a/', 5), ('cldyn', '/a/', 5), ('vfn', '/b/', 3)):
         d = work / 'eval' / mode
         d.mkdir(parents=True)
-        (d / 'metrics.json').write_text(json.dumps(dict(
-            mode=mode, data_root=root, ann_file=f'{root}list.txt', num_images=n, seconds=1.0,
-            metrics={'coco/bbox_mAP': 0.25, 'coco/bbox_mAP_50': 0.5, 'coco/bbox_mAP_l': -1.0})))
+        (d / 'metrics.json').write_text(
+            json.dumps(
+                dict(
+                    mode=mode,
+                    data_root=root,
+                    ann_file=f'{root}list.txt',
+                    num_images=n,
+                    seconds=1.0,
+                    metrics={
+                        'coco/bbox_mAP': 0.25,
+                        'coco/bbox_mAP_50': 0.5,
+                        'coco/bbox_mAP_l': -1.0
+                    })))
     (work / 'weights_source').write_text('shipped models of model-index.yml (--weights zoo)')
-    r = subprocess.run([sys.executable, str(REPO / 'tools' / 'experiments' /
-                                            'msrs_det_report.py'), str(work)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable,
+         str(REPO / 'tools' / 'experiments' / 'msrs_det_report.py'),
+         str(work)],
+        capture_output=True,
+        text=True)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert 'Evaluated on `/a/`, list `/a/list.txt`: 5 pairs (modes vis, cldyn).' in out

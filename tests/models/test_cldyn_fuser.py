@@ -13,7 +13,6 @@ CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'fusion' / 'cldyn_fus
 VFN_PARAMS = 46_617
 CHAIN_PARAMS = 645_084
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -30,8 +29,8 @@ def activate(model: CLDyNFuser, seed=0) -> CLDyNFuser:
     with torch.no_grad():
         for chain in (model.rsc_ir, model.rsc_vis):
             for block in chain.blocks:
-                block.zero_conv.weight.copy_(0.3 * torch.randn(block.zero_conv.weight.shape,
-                                                               generator=g))
+                block.zero_conv.weight.copy_(0.3 *
+                                             torch.randn(block.zero_conv.weight.shape, generator=g))
     return model
 
 
@@ -83,8 +82,8 @@ def test_shared_first_encoder_block_gives_the_same_fusion(mode):
     with torch.no_grad():
         first = model.encode_first_block(x)
         assert torch.equal(model.fuse_y(x, first_block=first), model.fuse_y(x))
-        assert torch.equal(model.fuse_y(x, task_feat=t, first_block=first),
-                           model.fuse_y(x, task_feat=t))
+        assert torch.equal(
+            model.fuse_y(x, task_feat=t, first_block=first), model.fuse_y(x, task_feat=t))
 
 
 def test_vfn_stays_frozen_and_in_eval_mode():
@@ -129,14 +128,14 @@ def test_batch_equals_single_samples_and_task_feature_broadcast():
         batched = model.fuse_y(x, task_feat=t)
         for i in range(3):
             one = {k: v[i:i + 1] for k, v in x.items()}
-            torch.testing.assert_close(batched[i:i + 1], model.fuse_y(one, task_feat=t[i]),
-                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                batched[i:i + 1], model.fuse_y(one, task_feat=t[i]), atol=1e-5, rtol=0)
         shared = t[:1]
         expected = model.fuse_y(x, task_feat=shared.expand(3, -1, -1, -1))
-        torch.testing.assert_close(model.fuse_y(x, task_feat=shared), expected, atol=1e-6,
-                                   rtol=0)
-        torch.testing.assert_close(model.fuse_y(x, task_feat=shared[0]), expected, atol=1e-6,
-                                   rtol=0)  # (C, H, W) as tools/fuse.py may pass
+        torch.testing.assert_close(model.fuse_y(x, task_feat=shared), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            model.fuse_y(x, task_feat=shared[0]), expected, atol=1e-6,
+            rtol=0)  # (C, H, W) as tools/fuse.py may pass
     with pytest.raises(ValueError, match=r'task_feat must have shape'):
         model.fuse_y(x, task_feat=task(batch=2))
 
@@ -180,9 +179,12 @@ def test_vfn_checkpoint_is_loaded_strictly(tmp_path):
     with pytest.raises(ValueError, match='other.pth.*fusion_net'):
         build(vfn_checkpoint=str(other))
     small = tmp_path / 'small.pth'
-    torch.save(dict(state_dict={'fusion_net.' + k: v for k, v in
-                                MODELS.build(dict(type='VFN', num_blocks=2)).state_dict()
-                                .items()}), small)
+    torch.save(
+        dict(
+            state_dict={
+                'fusion_net.' + k: v
+                for k, v in MODELS.build(dict(type='VFN', num_blocks=2)).state_dict().items()
+            }), small)
     with pytest.raises(RuntimeError, match='small.pth does not fit'):
         build(vfn_checkpoint=str(small))
     with pytest.raises(FileNotFoundError, match='missing.pth'):

@@ -21,8 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 FUSER = Config.fromfile(str(REPO_ROOT / 'configs/_base_/models/cldyn_fuser.py')).cldyn_fuser
-SEG = Config.fromfile(
-    str(REPO_ROOT / 'configs/_base_/task_models/segformer_b0_adapter.py')).seg_task_adapter
+SEG = Config.fromfile(str(REPO_ROOT /
+                          'configs/_base_/task_models/segformer_b0_adapter.py')).seg_task_adapter
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +37,10 @@ def make_model(tasks=('seg', ), **kwargs) -> ClosedLoopCLDyN:
     torch.manual_seed(0)
     fuser = FUSER.to_dict()
     fuser['rsc']['gumbel_noise'] = False  # deterministic set choice for exact comparisons
-    model = MODELS.build(dict(type='ClosedLoopCLDyN', fuser=fuser,
-                              tasks={t: SEG.to_dict() for t in tasks}, **kwargs))
+    model = MODELS.build(
+        dict(
+            type='ClosedLoopCLDyN', fuser=fuser, tasks={t: SEG.to_dict()
+                                                        for t in tasks}, **kwargs))
     # non-zero zero-convs: compensation changes the image, so every parameter gets gradient
     with torch.no_grad():
         for chain in (model.fuser.rsc_ir, model.fuser.rsc_vis):
@@ -51,8 +53,9 @@ def make_model(tasks=('seg', ), **kwargs) -> ClosedLoopCLDyN:
 
 def make_batch(seed: int, n: int = 2, size: int = 64) -> dict:
     g = torch.Generator().manual_seed(seed)
-    inputs = [torch.randint(0, 256, (4, size, size), generator=g, dtype=torch.uint8)
-              for _ in range(n)]
+    inputs = [
+        torch.randint(0, 256, (4, size, size), generator=g, dtype=torch.uint8) for _ in range(n)
+    ]
     samples = []
     for _ in range(n):
         s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
@@ -72,8 +75,11 @@ def snapshot(model):
 
 def changed(before, model, prefix):
     now = model.state_dict()
-    return [k for k in before if k.startswith(prefix) and k.endswith(('weight', 'bias'))
-            and not torch.equal(before[k], now[k])]
+    return [
+        k for k in before
+        if k.startswith(prefix) and k.endswith(('weight',
+                                                'bias')) and not torch.equal(before[k], now[k])
+    ]
 
 
 def test_only_rsc_and_bank_train_and_frozen_parts_stay_in_eval():
@@ -82,8 +88,8 @@ def test_only_rsc_and_bank_train_and_frozen_parts_stay_in_eval():
     assert model.fuser.rsc_ir.training and not model.fuser.fusion_net.training
     assert not any(m.training for a in model.tasks.values() for m in a.modules())
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith(('fuser.rsc_ir.', 'fuser.rsc_vis.', 'fuser.bank.'))
-                             for n in trainable)
+    assert trainable and all(
+        n.startswith(('fuser.rsc_ir.', 'fuser.rsc_vis.', 'fuser.bank.')) for n in trainable)
     before = snapshot(model)
     log = model.train_step({'seg': make_batch(0)}, optim(model))
     assert changed(before, model, 'fuser.rsc_ir.') and changed(before, model, 'fuser.bank.')
@@ -104,8 +110,8 @@ def test_task_losses_are_the_reward_penalty_of_compensated_vs_plain():
     assert not l0.requires_grad and l1.requires_grad
     assert torch.allclose(out['loss'], l1 + 5.0 * torch.relu(l1 - l0))
     # a new model (zero convs at zero) compensates nothing: L1 == L0, no penalty
-    fresh = MODELS.build(dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(),
-                              tasks={'seg': SEG.to_dict()}))
+    fresh = MODELS.build(
+        dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(), tasks={'seg': SEG.to_dict()}))
     fresh.eval()  # same (argmax) set choice in both passes
     out = fresh.task_losses('seg', batch['inputs'], batch['data_samples'])
     assert torch.allclose(out['loss_comp'], out['loss_plain'], atol=1e-6)
@@ -120,6 +126,7 @@ def _captured_step(model, ow):
     def record(**kwargs):
         seen['grads'] = [p.grad.detach().clone() for p in model.fuser.trainable_parameters()]
         return step(**kwargs)
+
     ow.step = record
     return seen
 
@@ -129,8 +136,8 @@ def _task_grad(model, task, batch):
     b = model.data_preprocessor(batch, True)
     loss = model.task_losses(task, b['inputs'], b['data_samples'])['loss']
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return torch.cat([torch.zeros(p.numel()) if g is None else g.reshape(-1)
-                      for p, g in zip(params, grads)])
+    return torch.cat(
+        [torch.zeros(p.numel()) if g is None else g.reshape(-1) for p, g in zip(params, grads)])
 
 
 def test_two_tasks_apply_the_cagrad_combination_of_their_gradients():
@@ -150,8 +157,10 @@ def test_two_tasks_apply_the_cagrad_combination_of_their_gradients():
 
 def _applied_group_norms(model, seen):
     grads = dict(zip([id(p) for p in model.fuser.trainable_parameters()], seen['grads']))
-    return {group: float(torch.norm(torch.stack([grads[id(p)].norm() for p in params])))
-            for group, params in model.fuser.trainable_parameter_groups().items()}
+    return {
+        group: float(torch.norm(torch.stack([grads[id(p)].norm() for p in params])))
+        for group, params in model.fuser.trainable_parameter_groups().items()
+    }
 
 
 def test_each_chain_is_clipped_separately_and_the_bank_is_not():
@@ -233,8 +242,10 @@ def _reference_step(model, batches, lr=0.01, weight_decay=1e-4, clip=1.0, w=5.0,
         l1 = sum(v.mean() for k, v in adapter.loss(f1, samples).items() if "loss" in k)
         loss = l1 + w * torch.relu(l1 - l0)
         g = torch.autograd.grad(loss, params, allow_unused=True)
-        grads.append(torch.cat([torch.zeros(p.numel()) if x is None else x.reshape(-1)
-                                for p, x in zip(params, g)]).double())
+        grads.append(
+            torch.cat([
+                torch.zeros(p.numel()) if x is None else x.reshape(-1) for p, x in zip(params, g)
+            ]).double())
     G = torch.stack(grads)
     gg = G @ G.t()
     c = -2 * lam * gg.min(dim=1).values
@@ -250,7 +261,7 @@ def _reference_step(model, batches, lr=0.01, weight_decay=1e-4, clip=1.0, w=5.0,
         offset += p.numel()
     for chain in ('fuser.rsc_ir.', 'fuser.rsc_vis.'):
         names = [n for n, _ in named if n.startswith(chain)]
-        norm = torch.sqrt(sum((per_param[n] ** 2).sum() for n in names))
+        norm = torch.sqrt(sum((per_param[n]**2).sum() for n in names))
         factor = min(1.0, clip / (float(norm) + 1e-6))
         for n in names:
             per_param[n] = per_param[n] * factor
@@ -272,8 +283,7 @@ def test_one_step_equals_a_reference_step_written_from_the_spec():
     state = dict(model.named_parameters())
     assert len(expected) == len(model.trainable_parameters())
     for name, value in expected.items():
-        torch.testing.assert_close(state[name].detach(), value, rtol=1e-4, atol=1e-6,
-                                   msg=name)
+        torch.testing.assert_close(state[name].detach(), value, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_gradient_accumulation_steps_every_k_iterations_with_the_summed_gradients():
@@ -299,6 +309,7 @@ def _poison(model, task, value):
     def loss(fused, samples):
         out = original(fused, samples)
         return {k: v * value if 'loss' in k else v for k, v in out.items()}
+
     adapter.loss = loss
 
 
@@ -425,6 +436,7 @@ class _ScaledOptimWrapper(OptimWrapper):
     loss by 1024; step() unscales the gradients, then steps."""
 
     class Scaler:
+
         def scale(self, loss):
             return loss * 1024.0
 
@@ -452,9 +464,13 @@ def test_loss_scaled_step_equals_the_unscaled_one_clipping_included():
         model = make_model(tasks=('a', 'b'), clip_norm=1e-3)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
-        model.train_step({'a': make_batch(15), 'b': make_batch(16)},
-                         wrapper(torch.optim.SGD(params, lr=1.0)))
-        results.append({k: v for k, v in model.state_dict().items()
-                        if k.startswith(('fuser.rsc', 'fuser.bank'))})
+        model.train_step({
+            'a': make_batch(15),
+            'b': make_batch(16)
+        }, wrapper(torch.optim.SGD(params, lr=1.0)))
+        results.append({
+            k: v
+            for k, v in model.state_dict().items() if k.startswith(('fuser.rsc', 'fuser.bank'))
+        })
     for k in results[0]:
         assert torch.allclose(results[0][k], results[1][k], rtol=1e-4, atol=1e-7), k

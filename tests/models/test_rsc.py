@@ -18,7 +18,6 @@ from cldyn_mm.models.fusion.a2si import TaskSequenceEncoder, pooled_conv_stack, 
 
 C, K, S, V = 8, 4, 4, 32
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -41,8 +40,7 @@ def reference_block(block, bank, task_feat, feat, set_choice=None):
     bf = block.basis_filter
     rms = flat.pow(2).mean(1, keepdim=True).sqrt()
     normed = flat / (rms + 1e-8)
-    task_emb = bf.task_embed.conv2(F.leaky_relu(bf.task_embed.conv1(normed[:, None]),
-                                                0.2)).mean(2)
+    task_emb = bf.task_embed.conv2(F.leaky_relu(bf.task_embed.conv1(normed[:, None]), 0.2)).mean(2)
     img_emb = bf.img_embed(feat).mean((2, 3))
     query = bf.query(torch.cat([task_emb, img_emb], 1))
     set_bank = torch.bmm(weights, bank.reshape(1, S, -1).expand(batch, -1, -1))
@@ -82,8 +80,7 @@ def randomise(block: A2SIBlock, seed: int = 0) -> A2SIBlock:
                 m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
                 m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
-        block.zero_conv.weight.copy_(0.3 * torch.randn(block.zero_conv.weight.shape,
-                                                       generator=g))
+        block.zero_conv.weight.copy_(0.3 * torch.randn(block.zero_conv.weight.shape, generator=g))
         block.zero_conv.bias.copy_(0.1 * torch.randn(C, generator=g))
     return block
 
@@ -128,8 +125,8 @@ def test_bank_and_prototypes_initialisation():
     torch.testing.assert_close(wide.norm(dim=1), torch.ones(32), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize('length,chunk', [(1, 16), (2, 16), (3, 16), (50, 16), (50, 1),
-                                          (50, 7), (64, 32)])
+@pytest.mark.parametrize('length,chunk', [(1, 16), (2, 16), (3, 16), (50, 16), (50, 1), (50, 7),
+                                          (64, 32)])
 def test_task_encoder_equals_full_convolution_then_mean(monkeypatch, length, chunk):
     monkeypatch.setattr(TaskSequenceEncoder, 'chunk', chunk)
     torch.manual_seed(0)
@@ -154,12 +151,12 @@ def test_pooled_conv_stack_row_chunks_equal_the_plain_layers(monkeypatch, rows):
     feat = torch.randn(3, C, 17, 10)
     for layers in (block.basis_filter.img_embed, block.selector.img_code):
         with torch.no_grad():
-            torch.testing.assert_close(pooled_conv_stack(layers, feat),
-                                       layers(feat).mean((2, 3)), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                pooled_conv_stack(layers, feat), layers(feat).mean((2, 3)), atol=1e-5, rtol=1e-5)
     # training mode: the layers as they are (BN batch statistics)
     layers = block.basis_filter.img_embed.train()
-    torch.testing.assert_close(pooled_conv_stack(layers, feat),
-                               copy.deepcopy(layers)(feat).mean((2, 3)), atol=0, rtol=0)
+    torch.testing.assert_close(
+        pooled_conv_stack(layers, feat), copy.deepcopy(layers)(feat).mean((2, 3)), atol=0, rtol=0)
 
 
 def force_row_chunks(monkeypatch, rows):
@@ -269,9 +266,11 @@ def test_soft_selection_gives_query_gradient_and_tends_to_hard():
     cold = copy.deepcopy(block).eval()
     cold.soft_temperature = 1e-6
     with torch.no_grad():
-        torch.testing.assert_close(cold(bank(), task, feat, set_choice=choice),
-                                   hard(bank(), task, feat, set_choice=choice),
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            cold(bank(), task, feat, set_choice=choice),
+            hard(bank(), task, feat, set_choice=choice),
+            atol=1e-5,
+            rtol=0)
 
 
 def test_eval_is_deterministic():
@@ -328,8 +327,11 @@ def test_chain_runs_block_by_index_and_shares_task_codes():
     codes = chain.encode_task(task_sequence(task))
     with torch.no_grad():
         for i in range(chain.num_blocks):
-            torch.testing.assert_close(chain(bank, codes[i], feat, i),
-                                       chain.blocks[i](bank, task, feat), atol=1e-6, rtol=0)
+            torch.testing.assert_close(
+                chain(bank, codes[i], feat, i),
+                chain.blocks[i](bank, task, feat),
+                atol=1e-6,
+                rtol=0)
     with pytest.raises(IndexError):
         chain(bank, codes[0], feat, 3)
 
@@ -345,6 +347,8 @@ def test_gumbel_noise_off_makes_training_deterministic():
     assert torch.equal(i1, logits.argmax(-1)) and torch.equal(i1, i2)
     w1.sum().backward()  # straight-through gradient reaches the logits
     assert logits.grad is not None and logits.grad.abs().sum() > 0
-    draws = {tuple(choose_sets(logits, training=True, tau=0.5)[1].flatten().tolist())
-             for _ in range(20)}
+    draws = {
+        tuple(choose_sets(logits, training=True, tau=0.5)[1].flatten().tolist())
+        for _ in range(20)
+    }
     assert len(draws) > 1  # Gumbel noise changes the choice between draws

@@ -80,12 +80,13 @@ def _pipeline(task: str, test: bool, scale=None) -> list:
 def demo_batch(root, task: str, test: bool = False, scale=None):
     """Two demo pairs through a task pipeline and the fusion preprocessor: an average fusion
     (a leaf tensor requiring gradient) and the data samples."""
-    kwargs = dict(DemoDetDataset=dict(ann_file='annotations/train.json'),
-                  DemoSegDataset=dict(ann_file='splits/train.txt'),
-                  DemoSODDataset=dict(ann_file='splits/train.txt'))
+    kwargs = dict(
+        DemoDetDataset=dict(ann_file='annotations/train.json'),
+        DemoSegDataset=dict(ann_file='splits/train.txt'),
+        DemoSODDataset=dict(ann_file='splits/train.txt'))
     name = {'det': 'DemoDetDataset', 'seg': 'DemoSegDataset', 'sod': 'DemoSODDataset'}[task]
-    ds = DATASETS.build(dict(type=name, data_root=str(root), pipeline=_pipeline(task, test, scale),
-                             **kwargs[name]))
+    ds = DATASETS.build(
+        dict(type=name, data_root=str(root), pipeline=_pipeline(task, test, scale), **kwargs[name]))
     data = PairedDataPreprocessor()(pseudo_collate([ds[0], ds[1]]))
     vis, ir = data['inputs']['vis'], data['inputs']['ir']
     fused = (0.5 * vis + 0.5 * ir).detach().requires_grad_(True)
@@ -172,16 +173,17 @@ def test_yolox_padding_metainfo_and_loss():
     """YOLOX: no normalisation, pad to 32 (as its DetDataPreprocessor), no batch resize."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
-    adapter = MMDetTaskAdapter(config='mmdet::yolox/yolox_tiny_8xb8-300e_coco.py',
-                               model_overrides=dict(bbox_head=dict(num_classes=3)))
+    adapter = MMDetTaskAdapter(
+        config='mmdet::yolox/yolox_tiny_8xb8-300e_coco.py',
+        model_overrides=dict(bbox_head=dict(num_classes=3)))
     assert adapter.pad_size_divisor == 32
     imgs = _bgr_images(2, 70, 90)
     samples = [DetDataSample(metainfo=dict(img_shape=(70, 90))) for _ in imgs]
     ref = adapter.data_preprocessor(dict(inputs=imgs, data_samples=samples), False)
     fused = (torch.stack([im.flip(0) for im in imgs]) / 255.).requires_grad_(True)
     torch.testing.assert_close(adapter.preprocess(fused), ref['inputs'], atol=1e-4, rtol=0)
-    ours = adapter.prepare_samples(
-        [DetDataSample(metainfo=dict(img_shape=(70, 90))) for _ in imgs], fused, (96, 96), False)
+    ours = adapter.prepare_samples([DetDataSample(metainfo=dict(img_shape=(70, 90))) for _ in imgs],
+                                   fused, (96, 96), False)
     for a, b in zip(ours, ref['data_samples']):
         assert a.batch_input_shape == b.batch_input_shape == (96, 96)
         assert tuple(a.pad_shape) == tuple(b.pad_shape) == (96, 96)
@@ -190,8 +192,8 @@ def test_yolox_padding_metainfo_and_loss():
     # gives NaN box gradients), then the adapter is frozen as before
     assert all(not p.requires_grad for p in adapter.parameters())
     for s in samples:
-        s.gt_instances = InstanceData(bboxes=torch.tensor([[5., 8., 40., 50.]]),
-                                      labels=torch.tensor([2]))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[5., 8., 40., 50.]]), labels=torch.tensor([2]))
     loss = adapter.total_loss(adapter.loss(fused, samples))
     loss.backward()
     assert torch.isfinite(loss) and fused.grad.abs().sum() > 0
@@ -217,16 +219,18 @@ def feature_layer(adapter, layer, index=-1, call=0):
         adapter.set_feature_layer(*old)
 
 
-@pytest.mark.parametrize('task,layer,index,shape', [
-    ('det', 'neck', 0, (96, 12, 16)),  # first neck level (stride 8)
-    ('det', 'backbone.stage4', -1, (384, 3, 4)),
-    ('det', 'bbox_head.rtm_cls.0', -1, (3, 12, 16)),  # a head layer: full forward
-    ('det', 'bbox_head', (0, -1), (3, 3, 4)),  # called as head.forward(x); cls scores, last
-    ('seg', 'decode_head.fusion_conv', -1, (256, 24, 32)),
-    ('seg', 'backbone', 1, (64, 12, 16)),  # second MiT stage (stride 8)
-    ('sod', 'backbone.layer3', -1, (256, 6, 8)),
-    ('sod', 'neck', 0, (64, 24, 32)),
-])
+@pytest.mark.parametrize(
+    'task,layer,index,shape',
+    [
+        ('det', 'neck', 0, (96, 12, 16)),  # first neck level (stride 8)
+        ('det', 'backbone.stage4', -1, (384, 3, 4)),
+        ('det', 'bbox_head.rtm_cls.0', -1, (3, 12, 16)),  # a head layer: full forward
+        ('det', 'bbox_head', (0, -1), (3, 3, 4)),  # called as head.forward(x); cls scores, last
+        ('seg', 'decode_head.fusion_conv', -1, (256, 24, 32)),
+        ('seg', 'backbone', 1, (64, 12, 16)),  # second MiT stage (stride 8)
+        ('sod', 'backbone.layer3', -1, (256, 6, 8)),
+        ('sod', 'neck', 0, (64, 24, 32)),
+    ])
 def test_named_layer_feature(adapters, task, layer, index, shape):
     with feature_layer(adapters[task], layer, index) as adapter:
         feat = adapter.task_feature(torch.rand(2, 3, H, W))
@@ -279,12 +283,15 @@ def test_container_and_bad_index_errors(adapters):
 def test_loss_is_differentiable_wrt_fused_image(adapters, demo_root, task):
     adapter = adapters[task]
     fused, samples = demo_batch(demo_root, task)
-    gt_before = [s.gt_sem_seg.shape if task != 'det' else type(s.gt_instances.bboxes)
-                 for s in samples]
+    gt_before = [
+        s.gt_sem_seg.shape if task != 'det' else type(s.gt_instances.bboxes) for s in samples
+    ]
     losses = adapter.loss(fused, samples)
-    expected = {'det': {'loss_cls', 'loss_bbox'},
-                'seg': {'decode.loss_ce'},
-                'sod': {'decode.loss_bce', 'decode.loss_iou'}}[task]
+    expected = {
+        'det': {'loss_cls', 'loss_bbox'},
+        'seg': {'decode.loss_ce'},
+        'sod': {'decode.loss_bce', 'decode.loss_iou'}
+    }[task]
     assert expected <= set(losses)
     total = adapter.total_loss(losses)
     assert total.dim() == 0 and torch.isfinite(total)
@@ -293,8 +300,9 @@ def test_loss_is_differentiable_wrt_fused_image(adapters, demo_root, task):
     assert fused.grad.abs().sum() > 0
     assert all(p.grad is None for p in adapter.parameters())
     # the caller's samples are unchanged (the loss pads / converts copies)
-    assert gt_before == [s.gt_sem_seg.shape if task != 'det' else type(s.gt_instances.bboxes)
-                         for s in samples]
+    assert gt_before == [
+        s.gt_sem_seg.shape if task != 'det' else type(s.gt_instances.bboxes) for s in samples
+    ]
 
 
 @pytest.mark.parametrize('task', list(CONFIGS))
@@ -350,8 +358,10 @@ def test_loss_on_random_fusion_and_mixed_sizes(adapters, task):
 
 
 def test_total_loss_rule():
-    losses = dict(loss_a=torch.tensor(1.), loss_b=[torch.tensor(2.), torch.tensor([3., 5.])],
-                  acc_seg=torch.tensor(99.))
+    losses = dict(
+        loss_a=torch.tensor(1.),
+        loss_b=[torch.tensor(2.), torch.tensor([3., 5.])],
+        acc_seg=torch.tensor(99.))
     assert BaseTaskAdapter.total_loss(losses).item() == 7.
     with pytest.raises(ValueError):
         BaseTaskAdapter.total_loss(dict(acc=torch.tensor(1.)))
@@ -439,9 +449,14 @@ def test_checkpoint_loading_safe_strict_and_kept_by_parent_init(tmp_path, adapte
     ckpt = tmp_path / 'segformer.pth'
     history = HistoryBuffer()
     history.update(1.5)
-    torch.save(dict(meta=dict(dataset_meta=dict(classes=tuple('abcdef'))),
-                    state_dict={f'module.{k}': v for k, v in src.model.state_dict().items()},
-                    message_hub=dict(log_scalars=dict(loss=history))), ckpt)
+    torch.save(
+        dict(
+            meta=dict(dataset_meta=dict(classes=tuple('abcdef'))),
+            state_dict={
+                f'module.{k}': v
+                for k, v in src.model.state_dict().items()
+            },
+            message_hub=dict(log_scalars=dict(loss=history))), ckpt)
     cfg = adapter_cfg('seg', checkpoint=str(ckpt))
     loaded = MODELS.build(cfg)
     assert loaded.dataset_meta['classes'] == tuple('abcdef')

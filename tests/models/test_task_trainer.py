@@ -20,7 +20,6 @@ CONFIGS = {t: REPO / f'configs/tasks/demo_{t}_train_fused.py' for t in ('det', '
 W, H = 128, 96
 ITERS = 2
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -87,8 +86,7 @@ def _pred(sample) -> torch.Tensor:
     if 'pred_instances' in sample:
         p = sample.pred_instances
         return torch.cat([p.bboxes.flatten(), p.scores, p.labels.float()])
-    return torch.cat([sample.seg_logits.data.flatten(),
-                      sample.pred_sem_seg.data.float().flatten()])
+    return torch.cat([sample.seg_logits.data.flatten(), sample.pred_sem_seg.data.float().flatten()])
 
 
 @pytest.mark.parametrize('task,mode', [('det', 'vfn'), ('det', 'vis'), ('seg', 'vfn'),
@@ -98,8 +96,7 @@ def test_train_and_export(task, mode, demo_root, vfn_ckpt, tmp_path):
     torch.manual_seed(0)
     runner = Runner.from_cfg(cfg)
     model = runner.model
-    assert isinstance(model, TrainableFusedDetector if task == 'det' else
-                      TrainableFusedSegmentor)
+    assert isinstance(model, TrainableFusedDetector if task == 'det' else TrainableFusedSegmentor)
     assert model.fusion_mode == mode
     assert (model.fuser is None) == (mode == 'vis')
     task_before = _params(model.task_model)
@@ -152,14 +149,13 @@ def test_sod_loss_and_errors(demo_root, vfn_ckpt, tmp_path):
     assert model.task_model.training and not model.fuser.training
     with DefaultScope.overwrite_default_scope('cldyn_mm'):
         ds = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(dict(inputs=[ds[0]['inputs']],
-                                        data_samples=[ds[0]['data_samples']]), training=True)
+    data = model.data_preprocessor(
+        dict(inputs=[ds[0]['inputs']], data_samples=[ds[0]['data_samples']]), training=True)
     losses = model(**data, mode='loss')
     assert {'decode.loss_bce', 'decode.loss_iou'} <= set(losses)
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0
-               for p in model.task_model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.task_model.parameters())
     assert all(p.grad is None for p in model.fuser.parameters())
     with pytest.raises(ValueError, match='mode must be one of'):
         MODELS.build(dict(cfg.model, mode='cldyn'))
@@ -187,19 +183,25 @@ def test_tools_train_cli_with_val(task, mode, metric, demo_root, tmp_path, monke
     spec = importlib.util.spec_from_file_location('cldyn_tools_train', REPO / 'tools/train.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    opts = [f'model.mode={mode}', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-            'default_hooks.logger.interval=1', 'log_level=WARNING']
+    opts = [
+        f'model.mode={mode}', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.logger.interval=1', 'log_level=WARNING'
+    ]
     for split in ('train', 'val'):
-        opts += [f'{split}_dataloader.dataset.data_root={demo_root}',
-                 f'{split}_dataloader.num_workers=0',
-                 f'{split}_dataloader.persistent_workers=False']
-    opts += ['train_dataloader.batch_size=2',
-             'train_dataloader.dataset.pipeline.2.scale=(128,96)',
-             'train_dataloader.dataset.pipeline.3.crop_size=(64,64)']
+        opts += [
+            f'{split}_dataloader.dataset.data_root={demo_root}',
+            f'{split}_dataloader.num_workers=0', f'{split}_dataloader.persistent_workers=False'
+        ]
+    opts += [
+        'train_dataloader.batch_size=2', 'train_dataloader.dataset.pipeline.2.scale=(128,96)',
+        'train_dataloader.dataset.pipeline.3.crop_size=(64,64)'
+    ]
     if task == 'det':
         opts.append('model.task_adapter.model_overrides.test_cfg.score_thr=0.0')
-    runner = tool.main([str(CONFIGS[task]), '--work-dir', str(tmp_path), '--tensorboard', 'off',
-                        '--cfg-options', *opts])
+    runner = tool.main([
+        str(CONFIGS[task]), '--work-dir',
+        str(tmp_path), '--tensorboard', 'off', '--cfg-options', *opts
+    ])
     assert runner.iter == 2 and runner.model.fusion_mode == mode
     assert (tmp_path / 'iter_2.pth').is_file()
     assert len(val_metrics) == 1 and metric in val_metrics[0], val_metrics
@@ -214,14 +216,15 @@ def test_runner_initialises_the_detector_with_its_own_init_but_downloads_nothing
     cfg = make_cfg('det', 'vis', demo_root, tmp_path, vfn_ckpt)
     with DefaultScope.overwrite_default_scope('cldyn_mm'):
         model = MODELS.build(cfg.model)
-        pretrained = [m for m in model.task_model.modules()
-                      if isinstance(getattr(m, 'init_cfg', None), dict)
-                      and m.init_cfg.get('type') == 'Pretrained']
+        pretrained = [
+            m for m in model.task_model.modules() if isinstance(getattr(m, 'init_cfg', None), dict)
+            and m.init_cfg.get('type') == 'Pretrained'
+        ]
         assert pretrained, 'the RTMDet config names an ImageNet-pretrained backbone'
         model.init_weights()  # what the Runner does; must not try to download
         torch.manual_seed(0)
         batch = _batch(cfg, 'det')
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')
-    assert float(losses['loss_cls'][0] if isinstance(losses['loss_cls'], list)
-                 else losses['loss_cls']) < 10
+    assert float(
+        losses['loss_cls'][0] if isinstance(losses['loss_cls'], list) else losses['loss_cls']) < 10

@@ -19,13 +19,17 @@ from cldyn_mm.models.task_wrappers import (FUSION_MODES, FusedDetector, FusedSeg
 from cldyn_mm.registry import DATASETS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = {'det': REPO / 'configs/tasks/demo_det_fused.py',
-           'seg': REPO / 'configs/tasks/demo_seg_fused.py',
-           'sod': REPO / 'configs/tasks/demo_sod_fused.py'}
-METRIC_KEYS = {'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'), 'seg': ('mIoU', 'aAcc'),
-               'sod': ('sod/MAE', 'sod/maxF', 'sod/S', 'sod/meanE')}
+CONFIGS = {
+    'det': REPO / 'configs/tasks/demo_det_fused.py',
+    'seg': REPO / 'configs/tasks/demo_seg_fused.py',
+    'sod': REPO / 'configs/tasks/demo_sod_fused.py'
+}
+METRIC_KEYS = {
+    'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'),
+    'seg': ('mIoU', 'aAcc'),
+    'sod': ('sod/MAE', 'sod/maxF', 'sod/S', 'sod/meanE')
+}
 W, H = 128, 96
-
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -83,8 +87,10 @@ def runs(demo_root, tmp_path_factory):
                 runner = Runner.from_cfg(cfg)
                 metrics = runner.test()
                 results[task, mode] = dict(metrics=metrics, model=runner.model, **record)
-                print(task, mode, {k: float(v) for k, v in metrics.items()
-                                   if k in METRIC_KEYS[task]})
+                print(task, mode, {
+                    k: float(v)
+                    for k, v in metrics.items() if k in METRIC_KEYS[task]
+                })
     finally:
         BaseTaskAdapter.predict = original
     return results
@@ -193,9 +199,11 @@ def test_tools_test_cli(runs, demo_root, tmp_path):
     spec = importlib.util.spec_from_file_location('cldyn_tools_test', REPO / 'tools/test.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    metrics = tool.main([str(CONFIGS['seg']), str(ckpt), '--work-dir', str(tmp_path / 'w'),
-                         '--cfg-options', 'model.mode=ir',
-                         f'test_dataloader.dataset.data_root={demo_root}',
-                         'test_dataloader.num_workers=0',
-                         'test_dataloader.persistent_workers=False'])
+    metrics = tool.main([
+        str(CONFIGS['seg']),
+        str(ckpt), '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', 'model.mode=ir',
+        f'test_dataloader.dataset.data_root={demo_root}', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ])
     assert float(metrics['mIoU']) == float(runs['seg', 'ir']['metrics']['mIoU'])

@@ -13,8 +13,10 @@ def _raw(h, w, seed):
 def test_preprocessor_splits_channels_and_pads():
     pre = PairedDataPreprocessor()
     a, b = _raw(10, 12, 0), _raw(7, 15, 1)
-    samples = [BaseDataElement(metainfo=dict(img_shape=(10, 12))),
-               BaseDataElement(metainfo=dict(img_shape=(7, 15)))]
+    samples = [
+        BaseDataElement(metainfo=dict(img_shape=(10, 12))),
+        BaseDataElement(metainfo=dict(img_shape=(7, 15)))
+    ]
     out = pre(dict(inputs=[a, b], data_samples=samples))
     x = out['inputs']
     assert x['ir'].shape == (2, 1, 10, 15) and x['vis'].shape == (2, 3, 10, 15)
@@ -30,8 +32,7 @@ def test_predict_returns_original_sizes_and_matches_single_runs():
     a, b = _raw(10, 15, 0), _raw(7, 15, 1)
 
     def run(inputs, shapes, ori=None):
-        samples = [BaseDataElement(metainfo=dict(img_shape=s, ori_shape=ori or s))
-                   for s in shapes]
+        samples = [BaseDataElement(metainfo=dict(img_shape=s, ori_shape=ori or s)) for s in shapes]
         return model.test_step(dict(inputs=inputs, data_samples=samples))
 
     single = run([a], [(10, 15)])[0]

@@ -21,20 +21,22 @@ def test_typed_fields_accept_their_types_and_reject_others():
     s.fused_img = s.cldyn_img
     s.pred_fused = torch.rand(3, 4, 6)
     s.pred_fused_y = torch.rand(1, 4, 6)
-    s.pred_instances = InstanceData(bboxes=torch.rand(2, 4), scores=torch.rand(2),
-                                    labels=torch.tensor([0, 1]))
+    s.pred_instances = InstanceData(
+        bboxes=torch.rand(2, 4), scores=torch.rand(2), labels=torch.tensor([0, 1]))
     s.pred_sem_seg = PixelData(data=torch.zeros(1, 4, 6, dtype=torch.long))
     s.pred_saliency = PixelData(data=torch.rand(1, 4, 6))
     s.ir_pred = prediction_sample(s)
-    assert set(s.keys()) == {'ir_img', 'vis_img', 'vfn_img', 'cldyn_img', 'fused_img',
-                             'pred_fused', 'pred_fused_y', 'pred_instances', 'pred_sem_seg',
-                             'pred_saliency', 'ir_pred'}  # no private twins
+    assert set(s.keys()) == {
+        'ir_img', 'vis_img', 'vfn_img', 'cldyn_img', 'fused_img', 'pred_fused', 'pred_fused_y',
+        'pred_instances', 'pred_sem_seg', 'pred_saliency', 'ir_pred'
+    }  # no private twins
     assert s.fused_img.shape == (3, 4, 6) and s.pred_fused_y.shape == (1, 4, 6)
     assert list(s.panel_images()) == ['ir', 'vis', 'vfn', 'cldyn']
     assert s.has_task_predictions()
     bad = [('ir_img', np.zeros((3, 4, 6))), ('pred_fused', [1.0]),
-           ('pred_instances', dict(bboxes=torch.rand(1, 4))),
-           ('pred_sem_seg', torch.zeros(1, 4, 6)), ('vis_pred', torch.zeros(1))]
+           ('pred_instances', dict(bboxes=torch.rand(1, 4))), ('pred_sem_seg', torch.zeros(1, 4,
+                                                                                           6)),
+           ('vis_pred', torch.zeros(1))]
     for field, value in bad:
         with pytest.raises(AssertionError):
             setattr(FusionDataSample(), field, value)
@@ -60,15 +62,17 @@ def test_dict_and_tensor_methods_keep_the_type():
 def test_from_task_sample_carries_mmdet_and_mmseg_samples():
     det = DetDataSample(metainfo=dict(img_shape=(8, 8), ori_shape=(8, 8), stem='d'))
     det.gt_instances = InstanceData(bboxes=torch.rand(1, 4), labels=torch.tensor([2]))
-    det.pred_instances = InstanceData(bboxes=torch.rand(3, 4), scores=torch.rand(3),
-                                      labels=torch.tensor([0, 1, 2]))
+    det.pred_instances = InstanceData(
+        bboxes=torch.rand(3, 4), scores=torch.rand(3), labels=torch.tensor([0, 1, 2]))
     f = FusionDataSample.from_task_sample(det)
     assert isinstance(f, FusionDataSample) and f.metainfo == det.metainfo
     assert f.pred_instances is det.pred_instances and f.gt_instances is det.gt_instances
     assert FusionDataSample.from_task_sample(f) is f
     seg = SegDataSample(metainfo=dict(ori_shape=(8, 8)))
-    seg.set_data(dict(pred_sem_seg=PixelData(data=torch.zeros(1, 8, 8, dtype=torch.long)),
-                      seg_logits=PixelData(data=torch.rand(4, 8, 8))))
+    seg.set_data(
+        dict(
+            pred_sem_seg=PixelData(data=torch.zeros(1, 8, 8, dtype=torch.long)),
+            seg_logits=PixelData(data=torch.rand(4, 8, 8))))
     f = FusionDataSample.from_task_sample(seg)
     assert set(f.keys()) == {'pred_sem_seg', 'seg_logits'}
     preds = f.task_predictions()
@@ -81,10 +85,9 @@ def test_pack_fusion_inputs_and_fuser_outputs_are_fusion_samples():
     img = np.random.default_rng(0).integers(0, 255, (12, 16, 4)).astype(np.float32)
     out = pack(dict(img=img, stem='x', ori_shape=(12, 16), img_shape=(12, 16)))
     assert isinstance(out['data_samples'], FusionDataSample)
-    fuser = MODELS.build(dict(type='VFNFuser',
-                              fusion_net=dict(type='VFN', channels=4, num_blocks=1)))
-    data = fuser.data_preprocessor(dict(inputs=[out['inputs']],
-                                        data_samples=[out['data_samples']]))
+    fuser = MODELS.build(
+        dict(type='VFNFuser', fusion_net=dict(type='VFN', channels=4, num_blocks=1)))
+    data = fuser.data_preprocessor(dict(inputs=[out['inputs']], data_samples=[out['data_samples']]))
     sample = fuser(**data, mode='predict')[0]
     assert isinstance(sample, FusionDataSample)
     assert sample.pred_fused.shape == (3, 12, 16) and sample.pred_fused_y.shape == (1, 12, 16)

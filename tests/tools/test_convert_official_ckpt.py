@@ -27,33 +27,44 @@ _spec = importlib.util.spec_from_file_location('convert_official_ckpt', TOOL)
 convert_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(convert_tool)
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 VFN_RULES = [  # ours -> research, applied in order; {ir}/{vi}/{dec} are the spellings
-    (r'^ir_encoder\.stem\.', '{ir}.bfe.'), (r'^vis_encoder\.stem\.', '{vi}.bfe.'),
-    (r'^ir_encoder\.blocks\.(\d+)\.', r'{ir}.e\1.'), (r'^vis_encoder\.blocks\.(\d+)\.',
-                                                      r'{vi}.e\1.'),
-    (r'^decoder\.head\.', '{dec}.f_conv.'), (r'^decoder\.blocks\.(\d+)\.', r'{dec}.d\1.'),
+    (r'^ir_encoder\.stem\.', '{ir}.bfe.'),
+    (r'^vis_encoder\.stem\.', '{vi}.bfe.'),
+    (r'^ir_encoder\.blocks\.(\d+)\.', r'{ir}.e\1.'),
+    (r'^vis_encoder\.blocks\.(\d+)\.', r'{vi}.e\1.'),
+    (r'^decoder\.head\.', '{dec}.f_conv.'),
+    (r'^decoder\.blocks\.(\d+)\.', r'{dec}.d\1.'),
     (r'^decoder\.out\.', '{dec}.res.'),
-    (r'\.conv1\.', '.Dcov1.'), (r'\.conv2\.', '.Dcov2.'), (r'\.fuse\.', '.conv.'),
-    (r'^fusion\.channel_mlp_avg', 'frb1.mlp_aa'), (r'^fusion\.channel_mlp_max', 'frb1.mlp_ma'),
+    (r'\.conv1\.', '.Dcov1.'),
+    (r'\.conv2\.', '.Dcov2.'),
+    (r'\.fuse\.', '.conv.'),
+    (r'^fusion\.channel_mlp_avg', 'frb1.mlp_aa'),
+    (r'^fusion\.channel_mlp_max', 'frb1.mlp_ma'),
     (r'^fusion\.spatial_conv_avg', 'frb1.conv_mean_a'),
     (r'^fusion\.spatial_conv_max', 'frb1.conv_max_a'),
 ]
 RSC_RULES = [
     (r'^blocks\.(\d+)\.', r'a2si\1.'),
     (r'selector\.prototypes$', 'orthogonal_convolutional_prototypes'),
-    (r'selector\.task_code\.conv1', 'p_task_f.0'), (r'selector\.task_code\.conv2', 'p_task_f.2'),
-    (r'selector\.img_code\.', 'p_img_f.'), (r'selector\.joint\.', 'a_task_img.'),
+    (r'selector\.task_code\.conv1', 'p_task_f.0'),
+    (r'selector\.task_code\.conv2', 'p_task_f.2'),
+    (r'selector\.img_code\.', 'p_img_f.'),
+    (r'selector\.joint\.', 'a_task_img.'),
     (r'basis_filter\.task_embed\.conv1', 'bv_f.p_task_f.0'),
     (r'basis_filter\.task_embed\.conv2', 'bv_f.p_task_f.2'),
-    (r'basis_filter\.img_embed\.', 'bv_f.p_img_f.'), (r'basis_filter\.query\.', 'bv_f.mlp.'),
-    (r'kernel_1x1\.', 'mlp_1x1.'), (r'kernel_3x3\.', 'mlp_3x3.'), (r'out_norm\.', 'B_LR.0.'),
+    (r'basis_filter\.img_embed\.', 'bv_f.p_img_f.'),
+    (r'basis_filter\.query\.', 'bv_f.mlp.'),
+    (r'kernel_1x1\.', 'mlp_1x1.'),
+    (r'kernel_3x3\.', 'mlp_3x3.'),
+    (r'out_norm\.', 'B_LR.0.'),
     (r'zero_conv\.', 'zc.'),
 ]
-SPELLINGS = {'feb': dict(ir='ir_feb', vi='vi_feb', dec='frb2'),
-             'e': dict(ir='ir_e', vi='vi_e', dec='fb')}
+SPELLINGS = {
+    'feb': dict(ir='ir_feb', vi='vi_feb', dec='frb2'),
+    'e': dict(ir='ir_e', vi='vi_e', dec='fb')
+}
 
 
 def rename(name, rules, **slots):
@@ -91,20 +102,26 @@ def make_source_model(seed=0):
 def research_files(model, folder: Path, spelling='feb', bank_3d=False):
     sd = model.state_dict()
     slots = SPELLINGS[spelling]
-    net = {rename(k[len('fusion_net.'):], VFN_RULES, **slots): bf16(v)
-           for k, v in sd.items() if k.startswith('fusion_net.')}
+    net = {
+        rename(k[len('fusion_net.'):], VFN_RULES, **slots): bf16(v)
+        for k, v in sd.items() if k.startswith('fusion_net.')
+    }
     vfn = dict(net=net, optimizer=dict(state={}, param_groups=[]), epoch=99)
 
     def chain(prefix):
-        return {rename(k[len(prefix):], RSC_RULES): bf16(v) for k, v in sd.items()
-                if k.startswith(prefix)}
+        return {
+            rename(k[len(prefix):], RSC_RULES): bf16(v)
+            for k, v in sd.items() if k.startswith(prefix)
+        }
 
     bank = bf16(sd['bank.weight'])
-    rsc = dict(rsc_ir=chain('rsc_ir.'), rsc_vi=chain('rsc_vis.'),
-               bvb=bank.view(4, 32, 256) if bank_3d else bank,
-               rsc_optimizer=dict(state={0: dict(step=torch.tensor(3.))},
-                                  param_groups=[dict(lr=0.01, betas=(0.9, 0.999),
-                                                     params=[0])]))
+    rsc = dict(
+        rsc_ir=chain('rsc_ir.'),
+        rsc_vi=chain('rsc_vis.'),
+        bvb=bank.view(4, 32, 256) if bank_3d else bank,
+        rsc_optimizer=dict(
+            state={0: dict(step=torch.tensor(3.))},
+            param_groups=[dict(lr=0.01, betas=(0.9, 0.999), params=[0])]))
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(vfn, folder / 'vfn.pth')
     torch.save(rsc, folder / 'rsc.pth')
@@ -114,8 +131,8 @@ def research_files(model, folder: Path, spelling='feb', bank_3d=False):
 def sample_inputs():
     g = torch.Generator().manual_seed(3)
     vis = torch.rand(2, 3, 9, 11, generator=g)
-    return (dict(ir=torch.rand(2, 1, 9, 11, generator=g), vis=vis, vis_ycbcr=rgb_to_ycbcr(vis)),
-            torch.randn(1, 6, 2, 3, generator=g))
+    return (dict(ir=torch.rand(2, 1, 9, 11, generator=g), vis=vis,
+                 vis_ycbcr=rgb_to_ycbcr(vis)), torch.randn(1, 6, 2, 3, generator=g))
 
 
 @pytest.fixture(scope='module')
@@ -217,7 +234,13 @@ def test_unsafe_file_needs_trust_flag(source, tmp_path, capsys):
 
 def test_command_line_exit_code(tmp_path):
     missing = tmp_path / 'nope.pth'
-    proc = subprocess.run([sys.executable, str(TOOL), '--vfn', str(missing), '--out',
-                           str(tmp_path / 'o.pth')], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable,
+         str(TOOL), '--vfn',
+         str(missing), '--out',
+         str(tmp_path / 'o.pth')],
+        capture_output=True,
+        text=True,
+        cwd=ROOT)
     assert proc.returncode == 1
     assert 'nope.pth' in proc.stderr and not (tmp_path / 'o.pth').exists()

@@ -25,8 +25,10 @@ def free_port() -> int:
 
 
 def test_too_few_arguments_print_the_usage():
-    proc = subprocess.run(['bash', str(SCRIPT), 'cfg.py', 'ckpt.pth'], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(['bash', str(SCRIPT), 'cfg.py', 'ckpt.pth'],
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
     assert proc.returncode == 2
     assert 'usage:' in proc.stderr and 'CONFIG CHECKPOINT NUM_PROCS' in proc.stderr
 
@@ -40,11 +42,20 @@ def test_one_process_evaluates_a_vfn_checkpoint_on_cpu(tmp_path):
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable, PORT=str(free_port()))
-    proc = subprocess.run(
-        ['bash', str(SCRIPT), str(config), str(ckpt), '1', '--work-dir', str(work),
-         '--tensorboard', 'off', '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
-         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
-        capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+    proc = subprocess.run([
+        'bash',
+        str(SCRIPT),
+        str(config),
+        str(ckpt), '1', '--work-dir',
+        str(work), '--tensorboard', 'off', '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}/', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600,
+                          env=env,
+                          cwd=str(tmp_path))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert 'CPU distributed' in out  # the gloo path of tools/test.py, not a plain run

@@ -16,10 +16,11 @@ from cldyn_mm.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_demo.py')
 DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
-DET_OPTIONS = ['model.mode=cldyn',
-               'model.task_adapter.model_overrides.test_cfg.score_thr=0.0',
-               'model.task_adapter.model_overrides.test_cfg.min_bbox_size=-1',
-               'test_dataloader.dataset.pipeline.1.scale=(64,48)']  # fast: no upscaling
+DET_OPTIONS = [
+    'model.mode=cldyn', 'model.task_adapter.model_overrides.test_cfg.score_thr=0.0',
+    'model.task_adapter.model_overrides.test_cfg.min_bbox_size=-1',
+    'test_dataloader.dataset.pipeline.1.scale=(64,48)'
+]  # fast: no upscaling
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -38,15 +39,13 @@ def data(tmp_path_factory):
         (root / m).mkdir()
     for stem in ('p0', 'p1'):
         cv2.imwrite(str(root / 'ir' / f'{stem}.png'), rng.integers(0, 256, (48, 64), np.uint8))
-        cv2.imwrite(str(root / 'vi' / f'{stem}.png'),
-                    rng.integers(0, 256, (48, 64, 3), np.uint8))
+        cv2.imwrite(str(root / 'vi' / f'{stem}.png'), rng.integers(0, 256, (48, 64, 3), np.uint8))
     torch.manual_seed(0)
     vfn = MODELS.build(Config.fromfile(VFN_CONFIG).model)
     torch.save({'state_dict': vfn.state_dict(), 'meta': {}}, root / 'vfn.pth')
     cfg = Config.fromfile(DET_CONFIG)
     cfg.merge_from_dict({'model.mode': 'cldyn'})
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}},
-               root / 'det.pth')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, root / 'det.pth')
     (root / 'text.pth').write_text('not a checkpoint\n')
     return root
 
@@ -142,10 +141,16 @@ def test_no_model_argument_fuses_real_pairs_with_the_shipped_vfn(shared_data, tm
         (tmp_path / m).mkdir()
         for s in stems:
             (tmp_path / m / f'{s}.png').symlink_to(root / m / f'{s}.png')
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'fuse.py'), '--ir', str(tmp_path / 'ir'),
-         '--vi', str(tmp_path / 'vi'), '--out', str(tmp_path / 'o'), '--no-progress'],
-        capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'fuse.py'), '--ir',
+        str(tmp_path / 'ir'), '--vi',
+        str(tmp_path / 'vi'), '--out',
+        str(tmp_path / 'o'), '--no-progress'
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for s in stems:
         fused = cv2.imread(str(tmp_path / 'o' / f'{s}.png'))

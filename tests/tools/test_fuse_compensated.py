@@ -14,7 +14,6 @@ from cldyn_mm.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
 
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
@@ -72,8 +71,10 @@ def pairs(tmp_path):
 
 
 def _read(folder):
-    return {f: cv2.imread(str(folder / f), cv2.IMREAD_UNCHANGED) for f in sorted(os.listdir(
-        folder))}
+    return {
+        f: cv2.imread(str(folder / f), cv2.IMREAD_UNCHANGED)
+        for f in sorted(os.listdir(folder))
+    }
 
 
 def test_fuse_tool_writes_compensated_fusions(tmp_path, pairs):
@@ -114,5 +115,5 @@ def test_bad_task_feature_is_refused(tmp_path, pairs):
     feat = tmp_path / 'T.pt'
     torch.save(torch.randn(2, 3, 4, 4), feat)
     with pytest.raises(ValueError, match=r'\(C, H, W\) or \(1, C, H, W\)'):
-        _fuse(CONFIG, ckpt, '--ir', ir_dir, '--vi', vi_dir, '--out', tmp_path / 'o',
-              '--task-feat', feat, '--no-progress')
+        _fuse(CONFIG, ckpt, '--ir', ir_dir, '--vi', vi_dir, '--out', tmp_path / 'o', '--task-feat',
+              feat, '--no-progress')

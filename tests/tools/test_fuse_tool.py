@@ -52,8 +52,8 @@ def _subset(src, dst, max_pairs):
 
 
 def _check_fuses_at_original_size(src, checkpoint, out):
-    result = _fuse(checkpoint, '--ir', str(src / 'ir'), '--vi', str(src / 'vi'), '--out',
-                   str(out), '--batch-size', '4', '--no-progress')
+    result = _fuse(checkpoint, '--ir', str(src / 'ir'), '--vi', str(src / 'vi'), '--out', str(out),
+                   '--batch-size', '4', '--no-progress')
     stems = sorted(osp.splitext(f)[0] for f in os.listdir(src / 'vi'))
     assert result['written'] == len(stems) > 0
     assert sorted(osp.splitext(f)[0] for f in os.listdir(out)) == stems
@@ -61,7 +61,7 @@ def _check_fuses_at_original_size(src, checkpoint, out):
         stem = osp.splitext(f)[0]
         vis = cv2.imread(str(src / 'vi' / f))
         fused = cv2.imread(str(out / f'{stem}.png'), cv2.IMREAD_UNCHANGED)
-        assert fused.shape == vis.shape[:2] + (3,), stem
+        assert fused.shape == vis.shape[:2] + (3, ), stem
 
 
 # pairs per dataset in the default run: all 8 TNO sizes, 6 odd RoadScene sizes, the rest
@@ -78,8 +78,7 @@ def test_fuses_real_pairs_at_original_size(shared_data, checkpoint, tmp_path, na
 @pytest.mark.e2e
 @pytest.mark.parametrize('name', DATASETS)
 def test_fuses_every_real_pair(shared_data, checkpoint, tmp_path, name):
-    _check_fuses_at_original_size(shared_data / 'ivif_pairs' / name, checkpoint,
-                                  tmp_path / 'fused')
+    _check_fuses_at_original_size(shared_data / 'ivif_pairs' / name, checkpoint, tmp_path / 'fused')
 
 
 def test_resume_skips_finished_files_and_batching_is_exact(shared_data, checkpoint, tmp_path):
@@ -111,8 +110,12 @@ def test_errors_name_the_problem(tmp_path, checkpoint):
     (tmp_path / 'vi').mkdir()
     cv2.imwrite(str(tmp_path / 'ir' / 'a.png'), np.zeros((8, 8), np.uint8))
     cv2.imwrite(str(tmp_path / 'vi' / 'a.png'), np.zeros((8, 9, 3), np.uint8))
-    args = ['--ir', str(tmp_path / 'ir'), '--vi', str(tmp_path / 'vi'), '--out',
-            str(tmp_path / 'out'), '--no-progress']
+    args = [
+        '--ir',
+        str(tmp_path / 'ir'), '--vi',
+        str(tmp_path / 'vi'), '--out',
+        str(tmp_path / 'out'), '--no-progress'
+    ]
     with pytest.raises(ValueError, match='differ in size'):
         _fuse(checkpoint, *args)
     cv2.imwrite(str(tmp_path / 'ir' / 'b.png'), np.zeros((8, 8), np.uint8))
@@ -130,9 +133,15 @@ def test_errors_name_the_problem(tmp_path, checkpoint):
 
 def test_command_line_prints_timing(shared_data, checkpoint, tmp_path):
     src = shared_data / 'ivif_pairs' / 'M3FD'
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/fuse.py'), CONFIG, checkpoint, '--ir',
-         str(src / 'ir'), '--vi', str(src / 'vi'), '--out', str(tmp_path / 'o'), '--no-progress'],
-        capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools/fuse.py'), CONFIG, checkpoint, '--ir',
+        str(src / 'ir'), '--vi',
+        str(src / 'vi'), '--out',
+        str(tmp_path / 'o'), '--no-progress'
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert 'fused 2 pair(s)' in proc.stdout

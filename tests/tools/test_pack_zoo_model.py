@@ -33,15 +33,19 @@ def save_model_checkpoint(tool, config, path, prefix='', **overrides):
     model = tool.build_for_check(str(config))
     state = {prefix + k: v for k, v in model.state_dict().items()}
     state.update(overrides)
-    torch.save(dict(state_dict=state, optimizer=dict(state={}), meta=dict(
-        iter=7, dataset_meta=dict(classes=('person', 'bicycle', 'car')))), path)
+    torch.save(
+        dict(
+            state_dict=state,
+            optimizer=dict(state={}),
+            meta=dict(iter=7, dataset_meta=dict(classes=('person', 'bicycle', 'car')))), path)
     return model
 
 
 def test_vfn_checkpoint_packs_and_loads_strictly(tool, tmp_path, capsys):
     model = save_model_checkpoint(tool, VFN_CONFIG, tmp_path / 'iter_7.pth')
     out = tmp_path / 'zoo' / 'vfn.pth'
-    assert tool.cli([str(VFN_CONFIG), '--part', str(tmp_path / 'iter_7.pth'), '--out',
+    assert tool.cli([str(VFN_CONFIG), '--part',
+                     str(tmp_path / 'iter_7.pth'), '--out',
                      str(out)]) == 0
     assert 'sha256' in capsys.readouterr().out
     state, meta = read_state_dict(str(out))
@@ -62,15 +66,22 @@ def test_parts_are_combined_under_new_prefixes_and_stored_half(tool, tmp_path):
     whole = model.state_dict()
     # the trainer checkpoint has no adapter.feature_module.* (an alias of a submodule of
     # adapter.model): the packed file gets them from the model, sharing storage
-    torch.save(dict(state_dict={k: v for k, v in whole.items()
-                                if k.startswith('adapter.model.')}), tmp_path / 'det.pth')
-    torch.save(dict(state_dict={'fuser.' + k[len('fuser.'):]: v for k, v in whole.items()
-                                if k.startswith('fuser.')} | {'tasks.det.x': torch.zeros(1)}),
-               tmp_path / 'cl.pth')
+    torch.save(
+        dict(state_dict={
+            k: v
+            for k, v in whole.items() if k.startswith('adapter.model.')
+        }), tmp_path / 'det.pth')
+    torch.save(
+        dict(state_dict={
+            'fuser.' + k[len('fuser.'):]: v
+            for k, v in whole.items() if k.startswith('fuser.')
+        } | {'tasks.det.x': torch.zeros(1)}), tmp_path / 'cl.pth')
     out = tmp_path / 'cldyn_det.pth'
-    assert tool.cli([str(DET_CONFIG), '--part', f'{tmp_path / "det.pth"}:adapter.model.',
-                     '--part', f'{tmp_path / "cl.pth"}:fuser.', '--out', str(out),
-                     '--half']) == 0
+    assert tool.cli([
+        str(DET_CONFIG), '--part', f'{tmp_path / "det.pth"}:adapter.model.', '--part',
+        f'{tmp_path / "cl.pth"}:fuser.', '--out',
+        str(out), '--half'
+    ]) == 0
     state, meta = read_state_dict(str(out))
     assert state.keys() == whole.keys()  # tasks.* of the closed loop left out
     assert any(k.startswith('adapter.feature_module.') for k in state)
@@ -94,26 +105,27 @@ def one_error_line(capsys, *needles):
 def test_mistakes_end_with_one_line_and_keep_no_file(tool, tmp_path, capsys):
     save_model_checkpoint(tool, VFN_CONFIG, tmp_path / 'v.pth')
     out = tmp_path / 'o.pth'
-    assert tool.cli([str(VFN_CONFIG), '--part', str(tmp_path / 'none.pth'), '--out',
-                     str(out)]) == 1
+    assert tool.cli([str(VFN_CONFIG), '--part', str(tmp_path / 'none.pth'), '--out', str(out)]) == 1
     one_error_line(capsys, 'none.pth')
-    assert tool.cli([str(VFN_CONFIG), '--part', f'{tmp_path / "v.pth"}:nothing.', '--out',
-                     str(out)]) == 1
+    assert tool.cli(
+        [str(VFN_CONFIG), '--part', f'{tmp_path / "v.pth"}:nothing.', '--out',
+         str(out)]) == 1
     one_error_line(capsys, "'nothing.'")
     # keys that do not fit the config: refused, nothing written
-    assert tool.cli([str(DET_CONFIG), '--part', str(tmp_path / 'v.pth'), '--out',
-                     str(out)]) == 1
+    assert tool.cli([str(DET_CONFIG), '--part', str(tmp_path / 'v.pth'), '--out', str(out)]) == 1
     one_error_line(capsys, 'do not fit', 'demo_det_fused.py', 'missing', 'left over')
     assert not out.exists()
     # a part that lacks weights of the model (here: the whole fuser) is refused too
-    assert tool.cli([str(VFN_CONFIG), '--part', f'{tmp_path / "v.pth"}:fusion_net.decoder.',
-                     '--out', str(out)]) == 1
+    assert tool.cli(
+        [str(VFN_CONFIG), '--part', f'{tmp_path / "v.pth"}:fusion_net.decoder.', '--out',
+         str(out)]) == 1
     one_error_line(capsys, 'missing', 'fusion_net.')
     assert not out.exists()
     (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
-    assert tool.cli([str(VFN_CONFIG), '--part', str(tmp_path / 'junk.pth'), '--out',
-                     str(out)]) == 1
+    assert tool.cli([str(VFN_CONFIG), '--part', str(tmp_path / 'junk.pth'), '--out', str(out)]) == 1
     one_error_line(capsys, 'junk.pth')
-    assert tool.cli([str(tmp_path / 'nope.py'), '--part', str(tmp_path / 'v.pth'), '--out',
-                     str(out)]) == 1
+    assert tool.cli(
+        [str(tmp_path / 'nope.py'), '--part',
+         str(tmp_path / 'v.pth'), '--out',
+         str(out)]) == 1
     one_error_line(capsys, 'nope.py')

@@ -34,8 +34,22 @@ def test_stage_configs_are_scaled_rooted_and_loaded_in_process(tmp_path):
 
 def test_results_table_has_a_row_per_input_and_fusion_columns():
     tool = load_tool()
-    results = {'vis': {'mIoU': 40.0}, 'ir': {'mIoU': 45.0},
-               'vfn': {'mIoU': 50.0, 'fusion/EN': 6.5}, 'cldyn': {'mIoU': 51.5, 'fusion/EN': 6.4}}
+    results = {
+        'vis': {
+            'mIoU': 40.0
+        },
+        'ir': {
+            'mIoU': 45.0
+        },
+        'vfn': {
+            'mIoU': 50.0,
+            'fusion/EN': 6.5
+        },
+        'cldyn': {
+            'mIoU': 51.5,
+            'fusion/EN': 6.4
+        }
+    }
     table = tool.results_table('seg', results).splitlines()
     assert table[0] == '| input | mIoU | EN |'
     assert table[2] == '| VIS only | 40 | - |'
@@ -46,9 +60,13 @@ def test_results_table_has_a_row_per_input_and_fusion_columns():
 def test_whole_chain_runs_and_prints_the_table(tmp_path):
     import subprocess
     work = tmp_path / 'pipe'
-    cmd = [sys.executable, str(REPO / 'tools' / 'run_demo_pipeline.py'), '--work-dir', str(work),
-           '--data-root', str(tmp_path / 'demo'), '--vfn-iters', '4', '--task-iters', '4',
-           '--cl-iters', '4', '--max-val', '2']
+    cmd = [
+        sys.executable,
+        str(REPO / 'tools' / 'run_demo_pipeline.py'), '--work-dir',
+        str(work), '--data-root',
+        str(tmp_path / 'demo'), '--vfn-iters', '4', '--task-iters', '4', '--cl-iters', '4',
+        '--max-val', '2'
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert '| CLDyN fusion |' in out.stdout

@@ -15,8 +15,16 @@ def test_message_hub_state_loads_with_weights_only(tmp_path):
     for v in (1.0, 2.0, 4.0):
         hub.update_scalar('train/loss', v)
     path = tmp_path / 'ckpt.pth'
-    torch.save({'state_dict': {'w': torch.ones(2)},
-                'message_hub': hub.state_dict(), 'meta': {'seed': np.int64(3)}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'w': torch.ones(2)
+            },
+            'message_hub': hub.state_dict(),
+            'meta': {
+                'seed': np.int64(3)
+            }
+        }, path)
     ckpt = torch.load(path, weights_only=True)
     buf = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(buf, HistoryBuffer)
@@ -25,17 +33,20 @@ def test_message_hub_state_loads_with_weights_only(tmp_path):
 
 
 class _ReachesAMethodThatWritesFiles:
+
     def __reduce__(self):
         return getattr, (np.ndarray, 'tofile')
 
 
 class _ReachesAHistoryBufferInternal:
+
     def __reduce__(self):
         return getattr, (HistoryBuffer, '__init__')
 
 
-@pytest.mark.parametrize('payload', [_ReachesAMethodThatWritesFiles(),
-                                     _ReachesAHistoryBufferInternal()])
+@pytest.mark.parametrize('payload',
+                         [_ReachesAMethodThatWritesFiles(),
+                          _ReachesAHistoryBufferInternal()])
 def test_getattr_beyond_history_buffer_statistics_is_refused(tmp_path, payload):
     allow_mmengine_checkpoints()
     path = tmp_path / 'evil.pth'

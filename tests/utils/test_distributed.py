@@ -7,16 +7,19 @@ from cldyn_mm.utils.distributed import (CPU_DDP_WRAPPER, adapt_cfg_for_cpu_distr
 
 
 def _cfg(**extra):
-    return Config(dict(
-        model=dict(
-            type='EncoderDecoder',
-            backbone=dict(type='ResNetV1c', norm_cfg=dict(type='SyncBN', requires_grad=True)),
-            decode_head=[dict(type='FCNHead', norm_cfg=dict(type='mmseg.SyncBN')),
-                         dict(type='FCNHead', norm_cfg=dict(type='MMSyncBN', group=None,
-                                                            stats_mode='N'))],
-            neck=dict(type='FPN', norm_cfg=dict(type='BN'))),
-        env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
-        **extra))
+    return Config(
+        dict(
+            model=dict(
+                type='EncoderDecoder',
+                backbone=dict(type='ResNetV1c', norm_cfg=dict(type='SyncBN', requires_grad=True)),
+                decode_head=[
+                    dict(type='FCNHead', norm_cfg=dict(type='mmseg.SyncBN')),
+                    dict(
+                        type='FCNHead', norm_cfg=dict(type='MMSyncBN', group=None, stats_mode='N'))
+                ],
+                neck=dict(type='FPN', norm_cfg=dict(type='BN'))),
+            env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
+            **extra))
 
 
 def test_none_launcher_or_cuda_leaves_config_alone():
@@ -52,11 +55,11 @@ def test_custom_wrappers():
     adapt_cfg_for_cpu_distributed(cfg)
     assert cfg.model_wrapper_cfg == dict(type='ClosedLoopDistributedWrapper')
     # a DDP wrapper without device_ids gets None; explicit settings are kept
-    cfg = _cfg(model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-                                      find_unused_parameters=True))
+    cfg = _cfg(
+        model_wrapper_cfg=dict(type='MMDistributedDataParallel', find_unused_parameters=True))
     adapt_cfg_for_cpu_distributed(cfg)
-    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel',
-                                         find_unused_parameters=True, device_ids=None)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', find_unused_parameters=True, device_ids=None)
     cfg = _cfg(model_wrapper_cfg=dict(broadcast_buffers=True))  # MMEngine's default type
     adapt_cfg_for_cpu_distributed(cfg)
     assert cfg.model_wrapper_cfg == dict(broadcast_buffers=True, device_ids=None)
@@ -71,22 +74,33 @@ def test_missing_env_cfg_and_plain_dicts():
 
 
 def test_launcher_env():
-    torchrun = dict(RANK='1', WORLD_SIZE='2', LOCAL_RANK='1', MASTER_ADDR='127.0.0.1',
-                    MASTER_PORT='29600')
+    torchrun = dict(
+        RANK='1', WORLD_SIZE='2', LOCAL_RANK='1', MASTER_ADDR='127.0.0.1', MASTER_PORT='29600')
     assert launcher_env('pytorch', torchrun) == torchrun
     env = launcher_env('pytorch', dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='h'))
     assert env['MASTER_PORT'] == '29500' and env['LOCAL_RANK'] == '0'
     with pytest.raises(KeyError, match='WORLD_SIZE'):
         launcher_env('pytorch', dict(RANK='0', MASTER_ADDR='h'))
-    slurm = launcher_env('slurm', dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1',
-                                       SLURM_NODELIST='n[1-2]', MASTER_ADDR='n1'))
-    assert slurm == dict(RANK='3', WORLD_SIZE='4', LOCAL_RANK='1', MASTER_ADDR='n1',
-                         MASTER_PORT='29500')
-    mpi = launcher_env('mpi', dict(OMPI_COMM_WORLD_RANK='2', OMPI_COMM_WORLD_SIZE='4',
-                                   OMPI_COMM_WORLD_LOCAL_RANK='0', MASTER_ADDR='m',
-                                   MASTER_PORT='1234'))
-    assert mpi == dict(RANK='2', WORLD_SIZE='4', LOCAL_RANK='0', MASTER_ADDR='m',
-                       MASTER_PORT='1234')
+    slurm = launcher_env(
+        'slurm',
+        dict(
+            SLURM_PROCID='3',
+            SLURM_NTASKS='4',
+            SLURM_LOCALID='1',
+            SLURM_NODELIST='n[1-2]',
+            MASTER_ADDR='n1'))
+    assert slurm == dict(
+        RANK='3', WORLD_SIZE='4', LOCAL_RANK='1', MASTER_ADDR='n1', MASTER_PORT='29500')
+    mpi = launcher_env(
+        'mpi',
+        dict(
+            OMPI_COMM_WORLD_RANK='2',
+            OMPI_COMM_WORLD_SIZE='4',
+            OMPI_COMM_WORLD_LOCAL_RANK='0',
+            MASTER_ADDR='m',
+            MASTER_PORT='1234'))
+    assert mpi == dict(
+        RANK='2', WORLD_SIZE='4', LOCAL_RANK='0', MASTER_ADDR='m', MASTER_PORT='1234')
     with pytest.raises(KeyError, match='MASTER_ADDR'):
         launcher_env('mpi', dict(OMPI_COMM_WORLD_RANK='0', OMPI_COMM_WORLD_SIZE='1'))
     with pytest.raises(ValueError):

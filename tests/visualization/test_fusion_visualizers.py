@@ -43,8 +43,10 @@ def _grey(value: float, c: int = 3) -> torch.Tensor:
 
 def _boxes(*xyxy, score=0.9, label=0) -> InstanceData:
     n = len(xyxy)
-    return InstanceData(bboxes=torch.tensor(xyxy, dtype=torch.float32),
-                        scores=torch.full((n, ), score), labels=torch.full((n, ), label))
+    return InstanceData(
+        bboxes=torch.tensor(xyxy, dtype=torch.float32),
+        scores=torch.full((n, ), score),
+        labels=torch.full((n, ), label))
 
 
 def _tile(panel: np.ndarray, i: int) -> np.ndarray:
@@ -78,8 +80,8 @@ def test_fusion_panel_from_the_packed_pair_goes_to_backend_and_file(tmp_path):
     assert (panel[:, 2 * W + GAP:2 * W + 2 * GAP] == 255).all()
     ir = packed[3].numpy().round().astype(np.uint8)
     assert np.array_equal(_tile(panel, 0), np.repeat(ir[..., None], 3, axis=2))
-    assert np.array_equal(_tile(panel, 1), packed[[2, 1, 0]].permute(1, 2, 0).numpy()
-                          .round().astype(np.uint8))
+    assert np.array_equal(
+        _tile(panel, 1), packed[[2, 1, 0]].permute(1, 2, 0).numpy().round().astype(np.uint8))
     assert np.array_equal(_tile(panel, 2), to_uint8_rgb(sample.pred_fused))
     assert np.array_equal(vis.get_image(), panel)
     assert np.array_equal(cv2.imread(str(out))[..., ::-1], panel)
@@ -124,8 +126,8 @@ def _det_sample() -> FusionDataSample:
     s.vfn_img = s.fused_img = _grey(0.7)
     s.pred_instances = _boxes([26, 6, 38, 58])
     s.ir_pred = prediction_sample(FusionDataSample(pred_instances=_boxes([2, 6, 14, 58])))
-    s.vis_pred = prediction_sample(FusionDataSample(pred_instances=_boxes([50, 6, 62, 58],
-                                                                          label=1)))
+    s.vis_pred = prediction_sample(
+        FusionDataSample(pred_instances=_boxes([50, 6, 62, 58], label=1)))
     return s
 
 
@@ -158,8 +160,8 @@ def test_det_score_threshold_and_untrained_boxes():
     s = FusionDataSample()
     s.fused_img = _grey(0.5)
     s.pred_instances = _boxes([10, 10, 20, 20], score=0.2)
-    assert np.array_equal(vis.add_datasample('t', None, s, pred_score_thr=0.3),
-                          to_uint8_rgb(s.fused_img))
+    assert np.array_equal(
+        vis.add_datasample('t', None, s, pred_score_thr=0.3), to_uint8_rgb(s.fused_img))
     s.pred_instances = _boxes([30, 30, 10, 5], score=0.9)  # flipped corners: still drawn
     drawn = vis.add_datasample('t', None, s, pred_score_thr=0.3)
     assert (drawn != to_uint8_rgb(s.fused_img)).any()
@@ -233,11 +235,15 @@ def test_saliency_heat_overlay_and_multitask_fusion_visualizer():
     assert (panel != vis.draw_panel(det, draw_pred=False)).any()
 
 
-@pytest.mark.skipif(importlib.util.find_spec('tensorboard') is None,
-                    reason='tensorboard not installed')
+@pytest.mark.skipif(
+    importlib.util.find_spec('tensorboard') is None, reason='tensorboard not installed')
 def test_tensorboard_backend_receives_the_panel(tmp_path):
-    vis = VISUALIZERS.build(dict(type='FusionVisualizer', name='test_tb', save_dir=str(tmp_path),
-                                 vis_backends=[dict(type='TensorboardVisBackend')]))
+    vis = VISUALIZERS.build(
+        dict(
+            type='FusionVisualizer',
+            name='test_tb',
+            save_dir=str(tmp_path),
+            vis_backends=[dict(type='TensorboardVisBackend')]))
     s = FusionDataSample()
     s.pred_fused = torch.rand(3, H, W)
     vis.add_datasample('fusion_tb', torch.rand(4, H, W) * 255, s)
@@ -278,12 +284,14 @@ def _batch(model):
     return model.data_preprocessor(dict(inputs=[inputs], data_samples=[sample]))
 
 
-@pytest.mark.parametrize('mode, tiles', [('vis', ['ir', 'vis']),
-                                         ('vfn', ['ir', 'vis', 'vfn'])])
+@pytest.mark.parametrize('mode, tiles', [('vis', ['ir', 'vis']), ('vfn', ['ir', 'vis', 'vfn'])])
 def test_model_predicts_once_per_tile_only_when_drawing(mode, tiles):
-    model = MODELS.build(dict(
-        type='FusedDetector', mode=mode, task_adapter=dict(type='_BrightLeftDetector'),
-        fuser=dict(type='VFNFuser', fusion_net=dict(type='VFN', channels=4, num_blocks=1))))
+    model = MODELS.build(
+        dict(
+            type='FusedDetector',
+            mode=mode,
+            task_adapter=dict(type='_BrightLeftDetector'),
+            fuser=dict(type='VFNFuser', fusion_net=dict(type='VFN', channels=4, num_blocks=1))))
     adapter = model.adapter
     out = model(**_batch(model), mode='predict')[0]  # evaluation: one forward, no panels
     assert adapter.calls == 1 and isinstance(out, FusionDataSample)
@@ -295,8 +303,7 @@ def test_model_predicts_once_per_tile_only_when_drawing(mode, tiles):
     for key in tiles:
         assert f'{key}_img' in out and f'{key}_pred' in out
     assert out.get(f'{mode}_img') is out.fused_img
-    assert torch.equal(out.get(f'{mode}_pred').pred_instances.bboxes,
-                       out.pred_instances.bboxes)
+    assert torch.equal(out.get(f'{mode}_pred').pred_instances.bboxes, out.pred_instances.bboxes)
     # the IR tile shows the boxes the network finds on IR, not those of the mode's image
     assert out.ir_pred.pred_instances.bboxes[0, 0] == 2.0
     assert out.vis_pred.pred_instances.bboxes[0, 0] == W - 14.0

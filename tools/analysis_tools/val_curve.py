@@ -47,8 +47,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('work_dir')
     p.add_argument('--prefix', default='fusion/', help='metric key prefix (default fusion/)')
-    p.add_argument('--ref', action='append', default=[], metavar='NAME=CSV',
-                   help='reference row NAME of a tools/eval_fusion.py summary.csv')
+    p.add_argument(
+        '--ref',
+        action='append',
+        default=[],
+        metavar='NAME=CSV',
+        help='reference row NAME of a tools/eval_fusion.py summary.csv')
     args = p.parse_args(argv)
     try:
         curve = read_curve(args.work_dir, args.prefix)
@@ -56,8 +60,9 @@ def main(argv=None):
         print(f'val_curve.py: error: {e}', file=sys.stderr)
         return 1
     if not curve:
-        print(f'val_curve.py: error: no metric with prefix {args.prefix!r} in {args.work_dir}',
-              file=sys.stderr)
+        print(
+            f'val_curve.py: error: no metric with prefix {args.prefix!r} in {args.work_dir}',
+            file=sys.stderr)
         return 1
     names = list(next(iter(curve.values())))
     print('| iteration | ' + ' | '.join(names) + ' |')
@@ -71,8 +76,8 @@ def main(argv=None):
         if name not in rows:
             print(f'val_curve.py: error: no row {name!r} in {path}', file=sys.stderr)
             return 1
-        print(f'| {name} | ' + ' | '.join(f'{float(rows[name][n]):.4g}' if rows[name].get(n)
-                                          else '' for n in names) + ' |')
+        print(f'| {name} | ' + ' | '.join(f'{float(rows[name][n]):.4g}' if rows[name].get(n) else ''
+                                          for n in names) + ' |')
     return 0
 
 

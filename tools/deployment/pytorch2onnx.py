@@ -42,25 +42,44 @@ def parse_args(argv=None):
     p.add_argument('config', help='VFNFuser or CLDyNFuser config file')
     p.add_argument('checkpoint', help='checkpoint of that model (MMEngine or a state dict)')
     p.add_argument('--out', required=True, help='the ONNX file to write')
-    p.add_argument('--opset', type=int, default=DEFAULT_OPSET,
-                   help=f'ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET})')
-    p.add_argument('--shape', nargs=2, metavar=('H', 'W'), default=list(DEFAULT_SHAPE),
-                   help='size of the tracing input, >= 8 (height and width stay dynamic; '
-                   f'default {DEFAULT_SHAPE[0]} {DEFAULT_SHAPE[1]})')
-    p.add_argument('--task-shape', nargs=3, metavar=('C', 'H', 'W'),
-                   default=list(DEFAULT_TASK_SHAPE),
-                   help='CLDyN: size of the tracing task feature (its axes stay dynamic; '
-                   'default %s)' % ' '.join(map(str, DEFAULT_TASK_SHAPE)))
-    p.add_argument('--verify', action='store_true',
-                   help='compare onnxruntime with PyTorch (needs onnxruntime)')
+    p.add_argument(
+        '--opset',
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f'ONNX opset, >= {MIN_OPSET} (default {DEFAULT_OPSET})')
+    p.add_argument(
+        '--shape',
+        nargs=2,
+        metavar=('H', 'W'),
+        default=list(DEFAULT_SHAPE),
+        help='size of the tracing input, >= 8 (height and width stay dynamic; '
+        f'default {DEFAULT_SHAPE[0]} {DEFAULT_SHAPE[1]})')
+    p.add_argument(
+        '--task-shape',
+        nargs=3,
+        metavar=('C', 'H', 'W'),
+        default=list(DEFAULT_TASK_SHAPE),
+        help='CLDyN: size of the tracing task feature (its axes stay dynamic; '
+        'default %s)' % ' '.join(map(str, DEFAULT_TASK_SHAPE)))
+    p.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare onnxruntime with PyTorch (needs onnxruntime)')
     p.add_argument('--ir', help='--verify: an infrared image of a real pair')
     p.add_argument('--vi', help='--verify: the visible image of that pair')
-    p.add_argument('--task-feat', help='--verify, CLDyN: a task feature file (torch.save, '
-                   '(C, H, W) or (1, C, H, W)) instead of a random one')
-    p.add_argument('--atol', type=float, default=1e-4,
-                   help='--verify: largest allowed absolute difference (default 1e-4)')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='load the checkpoint with full unpickling; only for trusted files')
+    p.add_argument(
+        '--task-feat',
+        help='--verify, CLDyN: a task feature file (torch.save, '
+        '(C, H, W) or (1, C, H, W)) instead of a random one')
+    p.add_argument(
+        '--atol',
+        type=float,
+        default=1e-4,
+        help='--verify: largest allowed absolute difference (default 1e-4)')
+    p.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the checkpoint with full unpickling; only for trusted files')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     p.add_argument('--debug', action='store_true', help='show the traceback of an error')
     args = p.parse_args(argv)
@@ -131,8 +150,8 @@ def verify(path, fuser, kind, args) -> float:
     if args.ir:
         pair = read_pair(args.ir, args.vi)
         size = 'x'.join(map(str, pair[0].shape[-2:]))
-        cases.append((f'pair {osp.basename(args.ir)} {size}', pair + dummy_inputs(
-            kind, (8, 8), task_shape, seed=3)[2:]))
+        cases.append((f'pair {osp.basename(args.ir)} {size}',
+                      pair + dummy_inputs(kind, (8, 8), task_shape, seed=3)[2:]))
     if kind == 'cldyn' and args.task_feat:
         feat = load_task_feature(args.task_feat)
         cases = [(name + ', task feature file', x[:2] + (feat, )) for name, x in cases]
@@ -157,8 +176,8 @@ def check_args(args) -> None:
     if not args.atol > 0:
         raise ExportError(f'--atol must be > 0, got {args.atol}')
     for what, path in (('config', args.config), ('checkpoint', args.checkpoint),
-                       ('--ir image', args.ir), ('--vi image', args.vi),
-                       ('--task-feat file', args.task_feat)):
+                       ('--ir image', args.ir), ('--vi image', args.vi), ('--task-feat file',
+                                                                          args.task_feat)):
         if path is not None and not osp.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')
     out_dir = osp.dirname(osp.abspath(args.out))

@@ -88,20 +88,25 @@ def main(argv=None):
     t0 = time.time()
     metrics = tool.main(test_argv)
     seconds = time.time() - t0
-    mode = next((o.split('=', 1)[1] for o in args.cfg_options if o.startswith('model.mode=')),
-                None)
+    mode = next((o.split('=', 1)[1] for o in args.cfg_options if o.startswith('model.mode=')), None)
     option = dict(o.split('=', 1) for o in args.cfg_options if '=' in o)
     gt_json = osp.join(out, 'coco.gt.json')
     num_images = None
     if osp.isfile(gt_json):  # CocoMetric(outfile_prefix=OUT/coco) wrote the ground truth
         with open(gt_json) as f:
             num_images = len(json.load(f)['images'])
-    result = dict(mode=mode, checkpoint=osp.abspath(args.checkpoint), seconds=round(seconds, 1),
-                  data_root=option.get('test_dataloader.dataset.data_root'),
-                  ann_file=option.get('test_dataloader.dataset.ann_file'),
-                  num_images=num_images, cfg_options=args.cfg_options,
-                  metrics={k: float(v) for k, v in (metrics or {}).items()
-                           if isinstance(v, (int, float))})
+    result = dict(
+        mode=mode,
+        checkpoint=osp.abspath(args.checkpoint),
+        seconds=round(seconds, 1),
+        data_root=option.get('test_dataloader.dataset.data_root'),
+        ann_file=option.get('test_dataloader.dataset.ann_file'),
+        num_images=num_images,
+        cfg_options=args.cfg_options,
+        metrics={
+            k: float(v)
+            for k, v in (metrics or {}).items() if isinstance(v, (int, float))
+        })
     with open(osp.join(out, 'metrics.json'), 'w') as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result['metrics']))

@@ -25,8 +25,8 @@ COLOURS = ((60, 20, 220), (0, 165, 255), (230, 130, 30))  # BGR
 
 def label(img, text):
     cv2.rectangle(img, (0, img.shape[0] - 22), (8 + 9 * len(text), img.shape[0]), (0, 0, 0), -1)
-    cv2.putText(img, text, (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(img, text, (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                cv2.LINE_AA)
     return img
 
 
@@ -76,12 +76,10 @@ def main(argv=None):
         row = []
         for name, img in tiles:
             img = cv2.resize(img, (args.tile_width, th), interpolation=cv2.INTER_AREA)
-            row += [label(img.copy(), f'{stem} {name}'),
-                    np.full((th, 4, 3), 255, np.uint8)]
+            row += [label(img.copy(), f'{stem} {name}'), np.full((th, 4, 3), 255, np.uint8)]
         rows += [np.concatenate(row[:-1], axis=1)]
     width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 88] if args.out.lower().endswith(('.jpg', '.jpeg')) \

@@ -33,8 +33,8 @@ MODES = [
     ('seafusion', 'SeAFusion fusion', 'RTMDet-tiny trained on SeAFusion (control b)'),
 ]
 #: paired differences reported (a - b) when both were evaluated on the same images
-DIFFERENCES = [('cldyn', 'vfn'), ('vfn_more', 'vfn'), ('cldyn', 'vfn_more'),
-               ('cldyn', 'seafusion'), ('cldyn', 'ir'), ('vfn', 'ir')]
+DIFFERENCES = [('cldyn', 'vfn'), ('vfn_more', 'vfn'), ('cldyn', 'vfn_more'), ('cldyn', 'seafusion'),
+               ('cldyn', 'ir'), ('vfn', 'ir')]
 
 
 def fmt(v, scale=100.0):
@@ -106,8 +106,7 @@ def header(work, modes):
     evaluated = {}
     for mode in modes:
         r = load_json(osp.join(work, 'eval', mode, 'metrics.json'))
-        key = (r.get('data_root') or '?', r.get('ann_file') or '(all pairs)',
-               r.get('num_images'))
+        key = (r.get('data_root') or '?', r.get('ann_file') or '(all pairs)', r.get('num_images'))
         evaluated.setdefault(key, []).append(mode)
     for (root, ann, num), group in evaluated.items():
         n = f'{num} pairs' if num is not None else 'pair count not recorded'
@@ -116,11 +115,15 @@ def header(work, modes):
     source = osp.join(work, 'weights_source')
     split = osp.join(work, 'splits', 'summary.txt')
     if osp.isfile(source):
-        lines += ['', f'Networks: the {open(source).read().strip()}; docs/model_zoo.md says '
-                  'what they were trained on. Nothing was trained in this work dir.']
+        lines += [
+            '', f'Networks: the {open(source).read().strip()}; docs/model_zoo.md says '
+            'what they were trained on. Nothing was trained in this work dir.'
+        ]
     elif osp.isfile(split):
-        lines += ['', 'Training split (the networks were trained on these pairs):', '', '```',
-                  open(split).read().strip(), '```']
+        lines += [
+            '', 'Training split (the networks were trained on these pairs):', '', '```',
+            open(split).read().strip(), '```'
+        ]
     return lines + ['']
 
 
@@ -135,8 +138,10 @@ def main(argv=None):
     lines = header(work, modes)
     boots = bootstrap(work, modes, args.samples, args.seed) if modes else []
 
-    lines += ['| detector input | detector | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) | mAP@.75 '
-              '| mAP_s | mAP_m | mAP_l | eval s |', '|---|---|---|---|---|---|---|---|---|']
+    lines += [
+        '| detector input | detector | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) | mAP@.75 '
+        '| mAP_s | mAP_m | mAP_l | eval s |', '|---|---|---|---|---|---|---|---|---|'
+    ]
     zoo = osp.isfile(osp.join(work, 'weights_source'))
     for mode in modes:
         inp, det = describe(mode, zoo)
@@ -154,9 +159,11 @@ def main(argv=None):
         lines.append(f'| {inp} | {det} | ' + ' | '.join(cells) + f' | {m.get("seconds", "")} |')
     if not modes:
         lines.append('| (no evaluation yet) | | | | | | | | |')
-    lines += ['', 'mAP in percent (mmdet CocoMetric, bbox). Intervals: percentile bootstrap over '
-              f'the evaluation images ({args.samples} draws, seed {args.seed}, '
-              'cldyn_mm.evaluation.functional.coco_bootstrap).', '']
+    lines += [
+        '', 'mAP in percent (mmdet CocoMetric, bbox). Intervals: percentile bootstrap over '
+        f'the evaluation images ({args.samples} draws, seed {args.seed}, '
+        'cldyn_mm.evaluation.functional.coco_bootstrap).', ''
+    ]
 
     diff_rows = []
     for a, b_ in DIFFERENCES:
@@ -175,19 +182,25 @@ def main(argv=None):
             cells.append(f'{diff * 100:+.1f} ({lo * 100:+.1f} to {hi * 100:+.1f}; {verdict})')
         diff_rows.append(f'| {a} − {b_} | ' + ' | '.join(cells) + ' |')
     if diff_rows:
-        lines += ['Paired differences on the same images (same bootstrap draws for both):', '',
-                  '| difference | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) |', '|---|---|---|']
+        lines += [
+            'Paired differences on the same images (same bootstrap draws for both):', '',
+            '| difference | mAP@[.5:.95] (95 % CI) | mAP@.5 (95 % CI) |', '|---|---|---|'
+        ]
         lines += diff_rows + ['']
 
     seeds = [m for m in modes if m.startswith('cldyn_seed')]
     if seeds:
-        vals = [load_json(osp.join(work, 'eval', m, 'metrics.json'))['metrics'].get(
-            'coco/bbox_mAP') for m in seeds]
+        vals = [
+            load_json(osp.join(work, 'eval', m, 'metrics.json'))['metrics'].get('coco/bbox_mAP')
+            for m in seeds
+        ]
         vals = [v for v in vals if v is not None]
         if vals:
-            lines += ['Closed-loop seeds on the evaluation images: mAP@[.5:.95] '
-                      + ', '.join(f'{m[10:]}: {fmt(v)}' for m, v in zip(seeds, vals))
-                      + f' (range {fmt(min(vals))}–{fmt(max(vals))}).']
+            lines += [
+                'Closed-loop seeds on the evaluation images: mAP@[.5:.95] ' +
+                ', '.join(f'{m[10:]}: {fmt(v)}' for m, v in zip(seeds, vals)) +
+                f' (range {fmt(min(vals))}–{fmt(max(vals))}).'
+            ]
     selected = osp.join(work, 'cldyn_selected')
     if osp.isfile(selected):
         seed, _, train_map = open(selected).read().strip().split('\t')
@@ -198,16 +211,21 @@ def main(argv=None):
     fusion = osp.join(work, 'fusion', 'metrics', 'summary.csv')
     if osp.isfile(fusion):
         rows = list(csv.reader(open(fusion)))
-        lines += ['Fusion metrics (tools/eval_fusion.py, mean over the evaluation pairs):', '',
-                  '| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])]
+        lines += [
+            'Fusion metrics (tools/eval_fusion.py, mean over the evaluation pairs):', '',
+            '| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])
+        ]
         for row in rows[1:]:
             cells = [row[0]] + [f'{float(v):.4g}' if v not in ('', 'nan') else v for v in row[1:]]
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
     times = osp.join(work, 'logs', 'times.txt')
     if osp.isfile(times):
-        lines += ['Training wall time (s): ' + ', '.join(
-            f'{n} {s}' for n, s in (line.split() for line in open(times) if line.strip())), '']
+        lines += [
+            'Training wall time (s): ' +
+            ', '.join(f'{n} {s}'
+                      for n, s in (line.split() for line in open(times) if line.strip())), ''
+        ]
     print('\n'.join(lines))
     return 0
 

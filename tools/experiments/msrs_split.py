@@ -35,8 +35,10 @@ def read_list(path):
 def images(folder):
     if not osp.isdir(folder):
         raise SystemExit(f'folder not found: {folder}')
-    return {osp.splitext(f)[0] for f in os.listdir(folder)
-            if osp.splitext(f)[1].lower() in IMAGE_EXTS}
+    return {
+        osp.splitext(f)[0]
+        for f in os.listdir(folder) if osp.splitext(f)[1].lower() in IMAGE_EXTS
+    }
 
 
 def main(argv=None):
@@ -46,8 +48,10 @@ def main(argv=None):
     p.add_argument('--val', required=True, help='validation / test stem list')
     p.add_argument('--label-set', default='fusion')
     p.add_argument('--out', required=True, help='folder for train.txt / val.txt / summary.txt')
-    p.add_argument('--eval-only', action='store_true',
-                   help='check only --val (a test root that is not trained on)')
+    p.add_argument(
+        '--eval-only',
+        action='store_true',
+        help='check only --val (a test root that is not trained on)')
     args = p.parse_args(argv)
 
     root = args.data_root

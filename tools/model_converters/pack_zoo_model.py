@@ -63,8 +63,12 @@ def build_for_check(config: str):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config', help='config of the shipped model (model-index Config)')
-    p.add_argument('--part', action='append', required=True, metavar='CKPT[:SRC[:DST]]',
-                   help='checkpoint and key prefix to take (repeatable)')
+    p.add_argument(
+        '--part',
+        action='append',
+        required=True,
+        metavar='CKPT[:SRC[:DST]]',
+        help='checkpoint and key prefix to take (repeatable)')
     p.add_argument('--out', required=True, help='output weight file')
     p.add_argument('--half', action='store_true', help='store large float tensors as fp16')
     p.add_argument('--debug', action='store_true', help='show the traceback of an error')
@@ -80,8 +84,12 @@ def main(argv=None):
         state = complete_for_model(model, state)
     except RuntimeError as e:
         raise RuntimeError(f'the packed weights do not fit {args.config}: {e}') from e
-    state = save_packed(state, args.out, info, half=args.half,
-                        extra_meta=dict(config=osp.relpath(osp.abspath(args.config))))
+    state = save_packed(
+        state,
+        args.out,
+        info,
+        half=args.half,
+        extra_meta=dict(config=osp.relpath(osp.abspath(args.config))))
     size = osp.getsize(args.out)
     print(f'{args.out}: {len(state)} tensors, {size / 2**20:.2f} MiB, '
           f'sha256 {file_sha256(args.out)}')
@@ -90,8 +98,11 @@ def main(argv=None):
 
 def cli(argv=None) -> int:
     """``main`` with errors as one line on stderr (exit code 1); ``--debug`` re-raises."""
-    return run_cli(main, argv, prog='pack_zoo_model.py',
-                   errors=(FileNotFoundError, KeyError, ValueError, RuntimeError))
+    return run_cli(
+        main,
+        argv,
+        prog='pack_zoo_model.py',
+        errors=(FileNotFoundError, KeyError, ValueError, RuntimeError))
 
 
 if __name__ == '__main__':

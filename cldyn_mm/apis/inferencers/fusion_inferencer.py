@@ -100,9 +100,13 @@ class FusionInferencer(BaseInferencer):
     visualize_kwargs: set = {'draw', 'panel_dir', 'score_thr'}
     postprocess_kwargs: set = {'out_dir', 'ext', 'pred_out', 'return_results'}
 
-    def __init__(self, model: Union[str, Config], weights: Optional[str] = None,
-                 device: str = 'cpu', cfg_options: Optional[dict] = None,
-                 trust_checkpoint: bool = False, show_progress: bool = True,
+    def __init__(self,
+                 model: Union[str, Config],
+                 weights: Optional[str] = None,
+                 device: str = 'cpu',
+                 cfg_options: Optional[dict] = None,
+                 trust_checkpoint: bool = False,
+                 show_progress: bool = True,
                  index: Optional[str] = None) -> None:
         register_all_modules(init_default_scope=True)
         self.model_name = '<config object>'
@@ -129,8 +133,12 @@ class FusionInferencer(BaseInferencer):
         self.weights = weights
         self.trust_checkpoint = trust_checkpoint
         self.checkpoint_meta: dict = {}
-        super().__init__(model=cfg, weights=weights, device=device, scope='cldyn_mm',
-                         show_progress=show_progress)
+        super().__init__(
+            model=cfg,
+            weights=weights,
+            device=device,
+            scope='cldyn_mm',
+            show_progress=show_progress)
         self.dataset_meta = self._dataset_meta(cfg)
 
     # ------------------------------------------------------------------ construction
@@ -153,8 +161,8 @@ class FusionInferencer(BaseInferencer):
                             'neither a fuser (VFNFuser, CLDyNFuser) nor a fused task model '
                             '(FusedDetector, FusedSegmentor)')
         if weights:
-            self.checkpoint_meta = load_model_weights(model, weights, self.trust_checkpoint,
-                                                      owner=self.model_name)
+            self.checkpoint_meta = load_model_weights(
+                model, weights, self.trust_checkpoint, owner=self.model_name)
         elif not self._config_loads_weights(cfg):
             import warnings
             warnings.warn(f'{self.model_name}: no weights given; the results come from a '
@@ -167,8 +175,9 @@ class FusionInferencer(BaseInferencer):
         m = cfg.model
         fuser = m.get('fuser') or {}
         adapter = m.get('task_adapter') or {}
-        return bool(m.get('vfn_checkpoint') or m.get('fuser_checkpoint')
-                    or fuser.get('vfn_checkpoint') or adapter.get('checkpoint'))
+        return bool(
+            m.get('vfn_checkpoint') or m.get('fuser_checkpoint') or fuser.get('vfn_checkpoint')
+            or adapter.get('checkpoint'))
 
     def _init_pipeline(self, cfg) -> Compose:
         """Fusers: ``LoadIRVisPair`` + ``PackFusionInputs`` (as ``tools/fuse.py`` always did).
@@ -184,8 +193,10 @@ class FusionInferencer(BaseInferencer):
             raise ValueError(f'{self.model_name}: a fused task model config needs '
                              'test_dataloader.dataset.pipeline (LoadIRVisPair, resizing, '
                              'PackPairedDetInputs / PackPairedSegInputs)')
-        steps = [t for t in pipeline
-                 if not str(t.get('type', '')).split('.')[-1].endswith(_ANNOTATION_LOADERS)]
+        steps = [
+            t for t in pipeline
+            if not str(t.get('type', '')).split('.')[-1].endswith(_ANNOTATION_LOADERS)
+        ]
         if str(steps[0].get('type', '')).split('.')[-1] != 'LoadIRVisPair':
             raise ValueError(f'{self.model_name}: the test pipeline must start with '
                              f"LoadIRVisPair, got {steps[0].get('type')!r}")
@@ -222,7 +233,9 @@ class FusionInferencer(BaseInferencer):
         return meta
 
     # ------------------------------------------------------------------ inputs
-    def _inputs_to_list(self, inputs=None, ir: Optional[PathLike] = None,
+    def _inputs_to_list(self,
+                        inputs=None,
+                        ir: Optional[PathLike] = None,
                         vi: Optional[PathLike] = None) -> List[dict]:
         """Items ``dict(stem, ir_path | ir_img, vi_path | vis_img)`` of every pair.
 
@@ -272,20 +285,27 @@ class FusionInferencer(BaseInferencer):
         return [dict(stem=s, ir_path=ir_files[s], vi_path=vi_files[s]) for s in stems]
 
     # ------------------------------------------------------------------ workflow
-    def preprocess(self, inputs: List[dict], batch_size: int = 1,
+    def preprocess(self,
+                   inputs: List[dict],
+                   batch_size: int = 1,
                    num_workers: int = 0) -> Iterator[Tuple[List[dict], dict]]:
         """Yield ``(items, data)`` per batch: pairs of equal size only (no padding, so a
         batched result equals the unbatched one), ``data`` collated for the model."""
         if batch_size < 1:
             raise ValueError(f'batch size must be >= 1, got {batch_size}')
         batches = size_batches(inputs, batch_size)
-        loader = DataLoader(_ItemDataset(inputs, self.pipeline), batch_sampler=batches,
-                            num_workers=num_workers, collate_fn=self.collate_fn)
+        loader = DataLoader(
+            _ItemDataset(inputs, self.pipeline),
+            batch_sampler=batches,
+            num_workers=num_workers,
+            collate_fn=self.collate_fn)
         for idx, data in zip(batches, loader):
             yield [inputs[i] for i in idx], data
 
     @torch.no_grad()
-    def forward(self, inputs: dict, task_feat: Optional[torch.Tensor] = None,
+    def forward(self,
+                inputs: dict,
+                task_feat: Optional[torch.Tensor] = None,
                 draw: bool = False) -> List[BaseDataElement]:
         """Run the model on one collated batch; returns one data sample per pair with
         ``fused_img`` (3, H, W) RGB in [0, 1] at the pair's original size, the predictions
@@ -332,7 +352,10 @@ class FusionInferencer(BaseInferencer):
                 sample.cldyn_img = sample.pred_fused
         return samples
 
-    def visualize(self, inputs: List[dict], preds: List[BaseDataElement], draw: bool = False,
+    def visualize(self,
+                  inputs: List[dict],
+                  preds: List[BaseDataElement],
+                  draw: bool = False,
                   panel_dir: Optional[str] = None,
                   score_thr: float = 0.3) -> Optional[List[np.ndarray]]:
         """``IR | VIS | VFN | CLDyN`` panels (those available), each tile with the task
@@ -344,8 +367,8 @@ class FusionInferencer(BaseInferencer):
         self.visualizer.dataset_meta = self.dataset_meta
         panels = []
         for item, sample in zip(inputs, preds):
-            rgb = self.visualizer.add_datasample(item['stem'], None, sample, draw_gt=False,
-                                                 pred_score_thr=score_thr)
+            rgb = self.visualizer.add_datasample(
+                item['stem'], None, sample, draw_gt=False, pred_score_thr=score_thr)
             panel = np.ascontiguousarray(rgb[..., ::-1])
             if panel_dir:
                 os.makedirs(panel_dir, exist_ok=True)
@@ -369,9 +392,14 @@ class FusionInferencer(BaseInferencer):
             out['saliency'] = sample.pred_saliency.data[0].detach().float().cpu().numpy()
         return out
 
-    def postprocess(self, preds: List[BaseDataElement], visualization=None,
-                    return_datasamples: bool = False, items: Sequence[dict] = (),
-                    out_dir: Optional[str] = None, ext: str = '.png', pred_out=None,
+    def postprocess(self,
+                    preds: List[BaseDataElement],
+                    visualization=None,
+                    return_datasamples: bool = False,
+                    items: Sequence[dict] = (),
+                    out_dir: Optional[str] = None,
+                    ext: str = '.png',
+                    pred_out=None,
                     return_results: bool = True) -> list:
         """Write the fused images (``out_dir/<stem><ext>``, atomically) and the predictions
         (``pred_out``, a writer of :mod:`.prediction_io`); return the per-pair results (data
@@ -392,9 +420,15 @@ class FusionInferencer(BaseInferencer):
                 results.append(sample if return_datasamples else result)
         return results
 
-    def __call__(self, inputs=None, *, ir: Optional[PathLike] = None,
-                 vi: Optional[PathLike] = None, batch_size: int = 1, overwrite: bool = False,
-                 return_datasamples: bool = False, **kwargs) -> dict:
+    def __call__(self,
+                 inputs=None,
+                 *,
+                 ir: Optional[PathLike] = None,
+                 vi: Optional[PathLike] = None,
+                 batch_size: int = 1,
+                 overwrite: bool = False,
+                 return_datasamples: bool = False,
+                 **kwargs) -> dict:
         """Fuse pairs; with a task model also predict on the customized fusion.
 
         Args:
@@ -453,8 +487,7 @@ class FusionInferencer(BaseInferencer):
         if out_dir is not None:
             os.makedirs(out_dir, exist_ok=True)
             if not overwrite and pred_path is None:
-                items = [it for it in items
-                         if not osp.isfile(osp.join(out_dir, it['stem'] + ext))]
+                items = [it for it in items if not osp.isfile(osp.join(out_dir, it['stem'] + ext))]
         writer = prediction_writer(self.task, pred_path) if pred_path is not None else None
         fwd['draw'] = vis.get('draw', False)
         bar = None
@@ -466,8 +499,8 @@ class FusionInferencer(BaseInferencer):
             for batch_items, data in self.preprocess(items, batch_size=batch_size, **pre):
                 preds = self.forward(data, **fwd)
                 panels = self.visualize(batch_items, preds, **vis)
-                predictions += self.postprocess(preds, panels, return_datasamples,
-                                                items=batch_items, pred_out=writer, **post)
+                predictions += self.postprocess(
+                    preds, panels, return_datasamples, items=batch_items, pred_out=writer, **post)
                 if panels is not None and post.get('return_results', True):
                     visualization += panels
                 if bar is not None:
@@ -477,10 +510,12 @@ class FusionInferencer(BaseInferencer):
                 bar.close()
         if writer is not None:
             writer.close()
-        return dict(predictions=predictions,
-                    visualization=visualization if vis.get('draw') else None,
-                    written=len(items) if out_dir is not None else 0,
-                    skipped=total - len(items), total=total)
+        return dict(
+            predictions=predictions,
+            visualization=visualization if vis.get('draw') else None,
+            written=len(items) if out_dir is not None else 0,
+            skipped=total - len(items),
+            total=total)
 
 
 def _to_bgr(img: torch.Tensor) -> np.ndarray:

@@ -47,8 +47,12 @@ class DetectionJSONWriter:
     def add(self, stem: str, result: dict) -> None:
         boxes = xyxy_to_coco(result['bboxes'])
         for box, score, label in zip(boxes, result['scores'], result['labels']):
-            self.records.append(dict(image_id=stem, bbox=[round(float(v), 3) for v in box],
-                                     score=round(float(score), 5), category_id=int(label)))
+            self.records.append(
+                dict(
+                    image_id=stem,
+                    bbox=[round(float(v), 3) for v in box],
+                    score=round(float(score), 5),
+                    category_id=int(label)))
 
     def close(self) -> None:
         folder = osp.dirname(osp.abspath(self.path))

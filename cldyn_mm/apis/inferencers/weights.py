@@ -42,8 +42,9 @@ def read_checkpoint(path: str, trust: bool = False) -> dict:
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols: not for users
             warnings.filterwarnings('ignore', message='Detected pickle protocol')
-            ckpt = (trusted_load(path) if trust else
-                    torch.load(path, map_location='cpu', weights_only=True))
+            ckpt = (
+                trusted_load(path) if trust else torch.load(
+                    path, map_location='cpu', weights_only=True))
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
         if not zipfile.is_zipfile(path) and not _starts_like_pickle(path):
             raise ValueError(f'{path} is not a PyTorch checkpoint (neither a torch.save zip '
@@ -61,8 +62,7 @@ def _shorten(keys: List[str], n: int = 3) -> str:
     return ', '.join(keys[:n]) + (', ...' if len(keys) > n else '')
 
 
-def load_model_weights(model: nn.Module, path: str, trust: bool = False,
-                       owner: str = '') -> dict:
+def load_model_weights(model: nn.Module, path: str, trust: bool = False, owner: str = '') -> dict:
     """Load ``path`` into ``model`` strictly (``module.`` prefixes stripped; the data
     preprocessor's buffers ignored) and return the checkpoint's ``meta`` dict ({} if none).
 
@@ -78,8 +78,10 @@ def load_model_weights(model: nn.Module, path: str, trust: bool = False,
                          f'{_shorten(sorted(map(str, ckpt)), 6)})')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(_IGNORED)}
-    own: Dict[str, torch.Tensor] = {k: v for k, v in model.state_dict().items()
-                                    if not k.startswith(_IGNORED)}
+    own: Dict[str, torch.Tensor] = {
+        k: v
+        for k, v in model.state_dict().items() if not k.startswith(_IGNORED)
+    }
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -94,8 +96,8 @@ def load_model_weights(model: nn.Module, path: str, trust: bool = False,
             parts.append(f'{len(shapes)} shape mismatch(es) ({k}: checkpoint '
                          f'{tuple(state[k].shape)}, model {tuple(own[k].shape)})')
         where = f' of {owner}' if owner else ''
-        raise RuntimeError(f'{path} does not fit the model {type(model).__name__}{where}: '
-                           + '; '.join(parts))
+        raise RuntimeError(f'{path} does not fit the model {type(model).__name__}{where}: ' +
+                           '; '.join(parts))
     model.load_state_dict(state, strict=False)
     meta = ckpt.get('meta')
     return meta if isinstance(meta, dict) else {}

@@ -16,9 +16,11 @@ class PackFusionInputs(BaseTransform):
     ``results``.
     """
 
-    def __init__(self,
-                 meta_keys=('stem', 'ir_path', 'vi_path', 'img_path', 'ori_shape', 'img_shape',
-                            'scale_factor', 'flip', 'flip_direction', 'rot90_k')) -> None:
+    def __init__(
+        self,
+        meta_keys=('stem', 'ir_path', 'vi_path', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction', 'rot90_k')
+    ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -27,8 +29,7 @@ class PackFusionInputs(BaseTransform):
             raise ValueError(f'PackFusionInputs expects img of shape (H, W, 4), got {img.shape} '
                              f"for {results.get('ir_path')}")
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()
-        sample = FusionDataSample(
-            metainfo={k: results[k] for k in self.meta_keys if k in results})
+        sample = FusionDataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:

@@ -58,7 +58,8 @@ def check_image_array(img, name: str) -> np.ndarray:
     return img
 
 
-def ir_to_unit(img: np.ndarray, name: str = 'infrared array',
+def ir_to_unit(img: np.ndarray,
+               name: str = 'infrared array',
                normalize: str = 'dtype') -> np.ndarray:
     """An infrared image array (H, W), (H, W, 1) or (H, W, 3/4) BGR(A); uint8, uint16 or float
     in [0, 1]) as float32 (H, W) in [0, 1]; colour is reduced to grey. ``name`` (a file path or

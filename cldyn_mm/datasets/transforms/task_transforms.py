@@ -117,8 +117,11 @@ class LoadPairedSegAnnotations(MMSegLoadAnnotations):
         **kwargs: mmseg ``LoadAnnotations`` arguments (``backend_args``, ``imdecode_backend``).
     """
 
-    def __init__(self, binary: bool = False, check_values: bool = True,
-                 ignore_index: int = 255, **kwargs) -> None:
+    def __init__(self,
+                 binary: bool = False,
+                 check_values: bool = True,
+                 ignore_index: int = 255,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.binary = binary
         self.check_values = check_values
@@ -150,15 +153,13 @@ class LoadPairedSegAnnotations(MMSegLoadAnnotations):
         path = results['seg_map_path']
         binary = self.binary or bool(results.get('seg_binary', False))
         gt = self._read_label(path, binary)
-        shape = results.get('ori_shape') or (
-            results['img'].shape[:2] if 'img' in results else None)
+        shape = results.get('ori_shape') or (results['img'].shape[:2] if 'img' in results else None)
         if shape is not None:
             h, w = shape[:2]
             if gt.shape != (h, w):
-                raise ValueError(
-                    f'label {path} is {gt.shape[1]}x{gt.shape[0]} but the image pair '
-                    f"{results.get('vi_path', results.get('img_path'))} is {w}x{h} "
-                    '(width x height); labels must have the image size')
+                raise ValueError(f'label {path} is {gt.shape[1]}x{gt.shape[0]} but the image pair '
+                                 f"{results.get('vi_path', results.get('img_path'))} is {w}x{h} "
+                                 '(width x height); labels must have the image size')
         reduce_zero_label = results.get('reduce_zero_label', False)
         if self.reduce_zero_label is not None and self.reduce_zero_label != reduce_zero_label:
             raise ValueError(f'LoadPairedSegAnnotations(reduce_zero_label='
@@ -205,10 +206,11 @@ class PackPairedDetInputs(PackDetInputs):
     mmdet's ``CocoMetric`` needs when it has no ``ann_file``).
     """
 
-    def __init__(self,
-                 meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
-                            'flip', 'flip_direction', 'rot90_k', 'instances') + PAIR_META_KEYS
-                 ) -> None:
+    def __init__(
+        self,
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                   'flip_direction', 'rot90_k', 'instances') + PAIR_META_KEYS
+    ) -> None:
         super().__init__(meta_keys=tuple(meta_keys))
 
     def transform(self, results: dict) -> dict:
@@ -225,10 +227,12 @@ class PackPairedSegInputs(PackSegInputs):
     ``ir_path`` and ``vi_path``.
     """
 
-    def __init__(self,
-                 meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
-                            'scale_factor', 'flip', 'flip_direction', 'rot90_k',
-                            'reduce_zero_label') + PAIR_META_KEYS) -> None:
+    def __init__(
+        self,
+        meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+                   'scale_factor', 'flip', 'flip_direction', 'rot90_k', 'reduce_zero_label') +
+        PAIR_META_KEYS
+    ) -> None:
         super().__init__(meta_keys=tuple(meta_keys))
 
     def transform(self, results: dict) -> dict:

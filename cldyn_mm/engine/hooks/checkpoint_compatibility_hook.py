@@ -29,8 +29,10 @@ LEGACY_OPTIONS = dict(cagrad_quadratic=1.0, clip_bank=True, freeze_prototypes=Tr
 def option_differences(recorded: dict, current: dict) -> List[str]:
     """``'name: checkpoint X, config Y'`` for each option whose values differ (options the
     record lacks are not compared)."""
-    return [f'{k}: checkpoint {recorded[k]!r}, config {current[k]!r}'
-            for k in current if k in recorded and recorded[k] != current[k]]
+    return [
+        f'{k}: checkpoint {recorded[k]!r}, config {current[k]!r}' for k in current
+        if k in recorded and recorded[k] != current[k]
+    ]
 
 
 def _examples(keys: List[str], n: int = 5) -> str:
@@ -80,9 +82,11 @@ class CheckpointCompatibilityHook(Hook):
                 'it under other rules, so nothing was loaded: set those model options to the '
                 "checkpoint's values to resume it, or start a new run from its weights with "
                 'load_from (resume=False).')
-        print_log(f'checkpoint {source} {what}' + '; '.join(diffs) + '. Its weights are '
-                  "loaded; training continues with the config's options.", logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'checkpoint {source} {what}' + '; '.join(diffs) + '. Its weights are '
+            "loaded; training continues with the config's options.",
+            logger='current',
+            level=logging.WARNING)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict', checkpoint)
@@ -90,15 +94,17 @@ class CheckpointCompatibilityHook(Hook):
             raise ValueError('the checkpoint being loaded has no state_dict')
         model = self._model(runner)
         own = {k: v for k, v in model.state_dict().items() if self._keep(k)}
-        theirs = {(k[len('module.'):] if k.startswith('module.') else k): v
-                  for k, v in state.items()}
+        theirs = {
+            (k[len('module.'):] if k.startswith('module.') else k): v
+            for k, v in state.items()
+        }
         theirs = {k: v for k, v in theirs.items() if self._keep(k)}
         missing = sorted(set(own) - set(theirs))
         unexpected = sorted(set(theirs) - set(own))
-        shapes = sorted(f'{k}: checkpoint {tuple(theirs[k].shape)} vs model '
-                        f'{tuple(own[k].shape)}' for k in set(own) & set(theirs)
-                        if hasattr(theirs[k], 'shape') and tuple(theirs[k].shape)
-                        != tuple(own[k].shape))
+        shapes = sorted(
+            f'{k}: checkpoint {tuple(theirs[k].shape)} vs model '
+            f'{tuple(own[k].shape)}' for k in set(own) & set(theirs)
+            if hasattr(theirs[k], 'shape') and tuple(theirs[k].shape) != tuple(own[k].shape))
         source = getattr(runner, '_load_from', None) or 'the resumed checkpoint'
         if not (missing or unexpected or shapes):
             self._check_options(runner, model, checkpoint, source)
@@ -112,6 +118,6 @@ class CheckpointCompatibilityHook(Hook):
         if shapes:
             parts.append(f'{len(shapes)} shape mismatches ({_examples(shapes, 3)})')
         raise ValueError(f'checkpoint {source} was written for another configuration than '
-                         f'{type(model).__name__} of this config: ' + '; '.join(parts)
-                         + '. Nothing was loaded. Check the tasks, the RSC / bank sizes and the '
+                         f'{type(model).__name__} of this config: ' + '; '.join(parts) +
+                         '. Nothing was loaded. Check the tasks, the RSC / bank sizes and the '
                          'task networks of the config, or pick the right checkpoint.')

@@ -41,16 +41,19 @@ class ClosedLoopBestCheckpointHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, indicators: Dict[str, str], rules: Optional[Dict[str, str]] = None,
-                 tolerance: float = 0.05, filename: str = 'best.pth') -> None:
+    def __init__(self,
+                 indicators: Dict[str, str],
+                 rules: Optional[Dict[str, str]] = None,
+                 tolerance: float = 0.05,
+                 filename: str = 'best.pth') -> None:
         if not isinstance(indicators, dict) or not indicators:
             raise ValueError('ClosedLoopBestCheckpointHook needs indicators={task: metric key}')
         self.indicators = dict(indicators)
         rules = dict(rules or {})
         self.rules = {}
         for task, key in self.indicators.items():
-            rule = rules.get(task) or ('less' if any(k in key.lower() for k in LESS_KEYS)
-                                       else 'greater')
+            rule = rules.get(task) or ('less' if any(k in key.lower()
+                                                     for k in LESS_KEYS) else 'greater')
             if rule not in ('greater', 'less'):
                 raise ValueError(f"rules.{task} must be 'greater' or 'less', got {rule!r}")
             self.rules[task] = rule
@@ -73,10 +76,12 @@ class ClosedLoopBestCheckpointHook(Hook):
         """``(keep, improved tasks, much-worse tasks)`` for indicator ``values`` (of
         ``num_tasks`` tasks, default ``len(values)``; a task without a value is not
         improved); updates the per-task bests."""
-        improved = [t for t, v in values.items()
-                    if t not in self.best or self._better(t, v, self.best[t])]
-        worse = [t for t, v in values.items()
-                 if t in self.best and self._much_worse(t, v, self.best[t])]
+        improved = [
+            t for t, v in values.items() if t not in self.best or self._better(t, v, self.best[t])
+        ]
+        worse = [
+            t for t, v in values.items() if t in self.best and self._much_worse(t, v, self.best[t])
+        ]
         need = min(2, num_tasks if num_tasks is not None else len(values))
         keep = len(improved) >= need and not worse
         for t in improved:
@@ -96,23 +101,32 @@ class ClosedLoopBestCheckpointHook(Hook):
                 raise KeyError(f'ClosedLoopBestCheckpointHook: metric {name!r} not in the '
                                f'validation results {sorted(metrics)}; set indicators.{task}')
             else:  # e.g. mmdet's CocoMetric returns nothing when there is no detection
-                print_log(f'closed-loop best: task {task!r} gave no metrics in this '
-                          'validation; it counts as not improved', logger='current',
-                          level=logging.WARNING)
+                print_log(
+                    f'closed-loop best: task {task!r} gave no metrics in this '
+                    'validation; it counts as not improved',
+                    logger='current',
+                    level=logging.WARNING)
         if not values:
             return
         keep, improved, worse = self.decide(values, num_tasks=len(self.indicators))
-        print_log(f'closed-loop best: values {values}, improved {improved}, much worse '
-                  f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
-                  logger='current')
+        print_log(
+            f'closed-loop best: values {values}, improved {improved}, much worse '
+            f'{worse} -> {"kept as " + self.filename if keep else "not kept"}',
+            logger='current')
         if keep:
             self.best_iter = runner.iter
-            runner.save_checkpoint(runner.work_dir, self.filename, save_optimizer=False,
-                                   save_param_scheduler=False, by_epoch=False)
+            runner.save_checkpoint(
+                runner.work_dir,
+                self.filename,
+                save_optimizer=False,
+                save_param_scheduler=False,
+                by_epoch=False)
             with open(osp.join(runner.work_dir,
                                osp.splitext(self.filename)[0] + '.json'), 'w') as f:
-                json.dump(dict(iter=runner.iter, values=values, improved=improved,
-                               best=self.best), f, indent=2)
+                json.dump(
+                    dict(iter=runner.iter, values=values, improved=improved, best=self.best),
+                    f,
+                    indent=2)
         # the records as of this validation: a run resumed from this iteration's checkpoint
         # (saved before the validation ran) picks them up in before_train
         with open(osp.join(runner.work_dir, RECORDS_FILE), 'w') as f:

@@ -44,9 +44,15 @@ class FusionVisualizationHook(Hook):
     #: prefix of the names given to the visualizer
     name_prefix = 'fusion_'
 
-    def __init__(self, draw: bool = True, interval: int = 1, max_per_batch: int = 2,
-                 score_thr: float = 0.3, draw_val: bool = True, draw_test: bool = True,
-                 vis_panels: bool = True, pass_inputs: bool = True,
+    def __init__(self,
+                 draw: bool = True,
+                 interval: int = 1,
+                 max_per_batch: int = 2,
+                 score_thr: float = 0.3,
+                 draw_val: bool = True,
+                 draw_test: bool = True,
+                 vis_panels: bool = True,
+                 pass_inputs: bool = True,
                  out_dir: Optional[str] = None) -> None:
         if interval < 1:
             raise ValueError(f'{type(self).__name__}: interval must be >= 1, got {interval}')
@@ -91,8 +97,13 @@ class FusionVisualizationHook(Hook):
             self._warned = True
         return False
 
-    def _draw(self, runner, batch_idx: int, data_batch: Optional[dict], outputs: Sequence,
-              step: int, out_dir: Optional[str] = None) -> None:
+    def _draw(self,
+              runner,
+              batch_idx: int,
+              data_batch: Optional[dict],
+              outputs: Sequence,
+              step: int,
+              out_dir: Optional[str] = None) -> None:
         if batch_idx % self.interval or not self._check_visualizer(runner.visualizer):
             return
         inputs = (data_batch or {}).get('inputs') if self.pass_inputs else None
@@ -102,9 +113,14 @@ class FusionVisualizationHook(Hook):
             name = sample.metainfo.get('stem', f'sample_{batch_idx}_{k}')
             image = inputs[k] if inputs is not None and k < len(inputs) else None
             runner.visualizer.add_datasample(
-                f'{self.name_prefix}{name}', image, sample, draw_gt=False, draw_pred=True,
+                f'{self.name_prefix}{name}',
+                image,
+                sample,
+                draw_gt=False,
+                draw_pred=True,
                 out_file=None if out_dir is None else osp.join(out_dir, f'{name}.png'),
-                pred_score_thr=self.score_thr, step=step)
+                pred_score_thr=self.score_thr,
+                step=step)
 
     # ---------------------------------------------------------------- runner hooks
     def before_val_epoch(self, runner) -> None:
@@ -121,12 +137,18 @@ class FusionVisualizationHook(Hook):
     def after_test_epoch(self, runner, metrics=None) -> None:
         self._restore_panels(runner)
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch: dict = None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx: int,
+                       data_batch: dict = None,
                        outputs: Sequence = None) -> None:
         if self.draw and self.draw_val and outputs:
             self._draw(runner, batch_idx, data_batch, outputs, runner.iter)
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch: dict = None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch: dict = None,
                         outputs: Sequence = None) -> None:
         if self.draw and self.draw_test and outputs:
             out_dir = None

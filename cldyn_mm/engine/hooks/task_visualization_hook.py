@@ -34,9 +34,22 @@ class TaskVisualizationHook(FusionVisualizationHook):
 
     name_prefix = 'task_'
 
-    def __init__(self, draw: bool = True, interval: int = 1, max_per_batch: int = 2,
-                 score_thr: float = 0.3, draw_val: bool = False, draw_test: bool = True,
-                 vis_panels: bool = True, out_dir: Optional[str] = None) -> None:
-        super().__init__(draw=draw, interval=interval, max_per_batch=max_per_batch,
-                         score_thr=score_thr, draw_val=draw_val, draw_test=draw_test,
-                         vis_panels=vis_panels, pass_inputs=False, out_dir=out_dir)
+    def __init__(self,
+                 draw: bool = True,
+                 interval: int = 1,
+                 max_per_batch: int = 2,
+                 score_thr: float = 0.3,
+                 draw_val: bool = False,
+                 draw_test: bool = True,
+                 vis_panels: bool = True,
+                 out_dir: Optional[str] = None) -> None:
+        super().__init__(
+            draw=draw,
+            interval=interval,
+            max_per_batch=max_per_batch,
+            score_thr=score_thr,
+            draw_val=draw_val,
+            draw_test=draw_test,
+            vis_panels=vis_panels,
+            pass_inputs=False,
+            out_dir=out_dir)

@@ -38,7 +38,10 @@ def project_to_simplex(v: Tensor) -> Tensor:
     return torch.clamp(v - theta, min=0)
 
 
-def cagrad_weights(grads: Tensor, lam: float = 0.5, steps: int = 250, lr: float = 0.1,
+def cagrad_weights(grads: Tensor,
+                   lam: float = 0.5,
+                   steps: int = 250,
+                   lr: float = 0.1,
                    eps: float = 1e-8) -> Tensor:
     """Task weights alpha (T,) on the simplex for the task gradients ``grads`` (T, P).
 

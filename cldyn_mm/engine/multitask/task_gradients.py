@@ -40,8 +40,7 @@ class TaskGradientCombiner:
             ``eps`` (see :func:`cagrad_weights`).
     """
 
-    def __init__(self, params: Sequence[nn.Parameter], lam: float = 0.5,
-                 **cagrad_kwargs) -> None:
+    def __init__(self, params: Sequence[nn.Parameter], lam: float = 0.5, **cagrad_kwargs) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError('TaskGradientCombiner needs at least one parameter')
@@ -54,8 +53,10 @@ class TaskGradientCombiner:
         """(P,) float32 vector of ``grads`` (one entry per parameter; None = zeros)."""
         if len(grads) != len(self.params):
             raise ValueError(f'expected {len(self.params)} gradients, got {len(grads)}')
-        parts = [torch.zeros(p.numel(), device=p.device, dtype=torch.float32) if g is None
-                 else g.detach().reshape(-1).float() for p, g in zip(self.params, grads)]
+        parts = [
+            torch.zeros(p.numel(), device=p.device, dtype=torch.float32)
+            if g is None else g.detach().reshape(-1).float() for p, g in zip(self.params, grads)
+        ]
         return torch.cat(parts)
 
     def add(self, task: str, grads: Sequence[Optional[Tensor]]) -> Tensor:
@@ -112,7 +113,8 @@ class TaskGradientCombiner:
             offset += n
 
 
-def clip_grad_groups(groups: Dict[str, Sequence[nn.Parameter]], max_norm: Optional[float],
+def clip_grad_groups(groups: Dict[str, Sequence[nn.Parameter]],
+                     max_norm: Optional[float],
                      scale: float = 1.0) -> Dict[str, float]:
     """Clip the gradient norm of each parameter group separately to ``max_norm`` (None:
     measure the norms only).

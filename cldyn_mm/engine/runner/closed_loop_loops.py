@@ -60,9 +60,10 @@ def build_task_dataloaders(runner, dataloaders: Dict, what: str) -> Dict[str, Da
             loader = cfg
         else:
             try:
-                loader = runner.build_dataloader(cfg, seed=runner.seed,
-                                                 diff_rank_seed=runner._randomness_cfg.get(
-                                                     'diff_rank_seed', False))
+                loader = runner.build_dataloader(
+                    cfg,
+                    seed=runner.seed,
+                    diff_rank_seed=runner._randomness_cfg.get('diff_rank_seed', False))
             except Exception as e:  # noqa: BLE001 - re-raised naming the task
                 raise type(e)(f'{what}.{task}: {e}') from e
         dataset = loader.dataset
@@ -106,7 +107,11 @@ class ClosedLoopTrainLoop(IterBasedTrainLoop):
     Validation runs with the random states preserved, so it does not change training.
     """
 
-    def __init__(self, runner, dataloader: Dict, max_iters: int, val_begin: int = 1,
+    def __init__(self,
+                 runner,
+                 dataloader: Dict,
+                 max_iters: int,
+                 val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
         loaders = build_task_dataloaders(runner, dataloader, 'train_dataloader')
@@ -125,7 +130,9 @@ class ClosedLoopTrainLoop(IterBasedTrainLoop):
         if meta is not None:
             self.runner.visualizer.dataset_meta = meta
         self.dataloader_iterators = {
-            task: _InfiniteDataloaderIterator(loader) for task, loader in loaders.items()}
+            task: _InfiniteDataloaderIterator(loader)
+            for task, loader in loaders.items()
+        }
         self.dataloader_iterator = next(iter(self.dataloader_iterators.values()))
         self.dynamic_milestones, self.dynamic_intervals = calc_dynamic_intervals(
             self.val_interval, dynamic_intervals)
@@ -142,8 +149,11 @@ class ClosedLoopTrainLoop(IterBasedTrainLoop):
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
         if self._iter > 0:
-            print_log(f'Advance the task dataloaders {self._iter} steps to skip data that '
-                      'has already been trained', logger='current', level=logging.WARNING)
+            print_log(
+                f'Advance the task dataloaders {self._iter} steps to skip data that '
+                'has already been trained',
+                logger='current',
+                level=logging.WARNING)
             for _ in range(self._iter):
                 self.next_batches()
             state = self.runner.message_hub.get_info(RNG_STATE_KEY)
@@ -154,8 +164,7 @@ class ClosedLoopTrainLoop(IterBasedTrainLoop):
             self.run_iter(self.next_batches())
             self._decide_current_val_interval()
             if (self.runner.val_loop is not None and self._iter >= self.val_begin
-                    and (self._iter % self.val_interval == 0
-                         or self._iter == self._max_iters)):
+                    and (self._iter % self.val_interval == 0 or self._iter == self._max_iters)):
                 with preserved_rng_state():
                     self.runner.val_loop.run()
         self.runner.call_hook('after_train_epoch')
@@ -164,12 +173,11 @@ class ClosedLoopTrainLoop(IterBasedTrainLoop):
 
     def run_iter(self, data_batch: Dict[str, dict]) -> None:
         self.runner.call_hook('before_train_iter', batch_idx=self._iter, data_batch=data_batch)
-        outputs = self.runner.model.train_step(data_batch,
-                                               optim_wrapper=self.runner.optim_wrapper)
+        outputs = self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
         # before the hooks: CheckpointHook saves in after_train_iter
         self.runner.message_hub.update_info(RNG_STATE_KEY, get_rng_state(), resumed=True)
-        self.runner.call_hook('after_train_iter', batch_idx=self._iter, data_batch=data_batch,
-                              outputs=outputs)
+        self.runner.call_hook(
+            'after_train_iter', batch_idx=self._iter, data_batch=data_batch, outputs=outputs)
         self._iter += 1
 
 
@@ -231,12 +239,12 @@ class _TaskEvalLoop(BaseLoop):
     def run_iter(self, idx: int, task: str, data_batch: dict) -> None:
         self.runner.call_hook(f'before_{self.stage}_iter', batch_idx=idx, data_batch=data_batch)
         step = getattr(self.runner.model, f'{self.stage}_step')
-        with torch.autocast(device_type='cuda' if torch.cuda.is_available() else 'cpu',
-                            enabled=self.fp16):
+        with torch.autocast(
+                device_type='cuda' if torch.cuda.is_available() else 'cpu', enabled=self.fp16):
             outputs = step(dict(data_batch, task=task))
         self.evaluators[task].process(data_samples=outputs, data_batch=data_batch)
-        self.runner.call_hook(f'after_{self.stage}_iter', batch_idx=idx, data_batch=data_batch,
-                              outputs=outputs)
+        self.runner.call_hook(
+            f'after_{self.stage}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
 
 
 @LOOPS.register_module()

@@ -13,7 +13,7 @@ from .grey_io import IMAGE_EXTENSIONS, load_grey, rgb_float_to_grey
 __all__ = [
     'FUSION_METRIC_FUNCS', 'FUSION_METRIC_INFO', 'FUSION_METRIC_NAMES', 'QCV_ALPHA',
     'FusionSources', 'compute_fusion_metrics', 'resolve_metric_names', 'fusion_en', 'fusion_sd',
-    'fusion_sf', 'fusion_ag', 'fusion_mi', 'fusion_scd', 'fusion_cc', 'fusion_mse',
-    'fusion_psnr', 'fusion_vif', 'fusion_qabf', 'fusion_ssim', 'fusion_qcb', 'fusion_qcv',
-    'load_grey', 'rgb_float_to_grey', 'IMAGE_EXTENSIONS'
+    'fusion_sf', 'fusion_ag', 'fusion_mi', 'fusion_scd', 'fusion_cc', 'fusion_mse', 'fusion_psnr',
+    'fusion_vif', 'fusion_qabf', 'fusion_ssim', 'fusion_qcb', 'fusion_qcv', 'load_grey',
+    'rgb_float_to_grey', 'IMAGE_EXTENSIONS'
 ]

@@ -51,8 +51,8 @@ class CocoImageEvaluation:
             coco_gt.createIndex()
             coco_dt = coco_gt.loadRes(dets) if dets else COCO()
             if not dets:
-                coco_dt.dataset = dict(images=gt['images'], annotations=[],
-                                       categories=gt['categories'])
+                coco_dt.dataset = dict(
+                    images=gt['images'], annotations=[], categories=gt['categories'])
                 coco_dt.createIndex()
             ev = COCOeval(coco_gt, coco_dt, 'bbox')
             ev.params.maxDets = list(max_dets)
@@ -101,8 +101,7 @@ class CocoImageEvaluation:
             scores = np.concatenate([e['dtScores'][:self.max_det] for e in entries])
             order = np.argsort(-scores, kind='mergesort')
             dtm = np.concatenate([e['dtMatches'][:, :self.max_det] for e in entries], 1)[:, order]
-            dt_ig = np.concatenate([e['dtIgnore'][:, :self.max_det] for e in entries],
-                                   1)[:, order]
+            dt_ig = np.concatenate([e['dtIgnore'][:, :self.max_det] for e in entries], 1)[:, order]
             gt_ig = np.concatenate([e['gtIgnore'] for e in entries])
             npig = np.count_nonzero(gt_ig == 0)
             if npig == 0:
@@ -138,8 +137,8 @@ class BootstrapResult:
     draw without ground truth) and the full-sample values (``full[name][metric]``), all as
     fractions."""
 
-    def __init__(self, full: Dict[str, Dict[str, float]],
-                 samples: Dict[str, Dict[str, np.ndarray]], level: float) -> None:
+    def __init__(self, full: Dict[str, Dict[str, float]], samples: Dict[str, Dict[str, np.ndarray]],
+                 level: float) -> None:
         self.full, self.samples, self.level = full, samples, level
 
     def _bounds(self, values: np.ndarray) -> Tuple[float, float]:
@@ -164,8 +163,10 @@ class BootstrapResult:
         return self._bounds(self.samples[a][metric] - self.samples[b][metric])
 
 
-def bootstrap_map(evaluations: Dict[str, CocoImageEvaluation], num_samples: int = 1000,
-                  seed: int = 0, level: float = 0.95) -> BootstrapResult:
+def bootstrap_map(evaluations: Dict[str, CocoImageEvaluation],
+                  num_samples: int = 1000,
+                  seed: int = 0,
+                  level: float = 0.95) -> BootstrapResult:
     """Resample the images of several evaluations on the same image set, jointly.
 
     Args:

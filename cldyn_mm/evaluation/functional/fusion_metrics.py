@@ -29,8 +29,8 @@ Tensor = torch.Tensor
 __all__ = [
     'FUSION_METRIC_NAMES', 'FUSION_METRIC_INFO', 'QCV_ALPHA', 'FusionSources',
     'compute_fusion_metrics', 'resolve_metric_names', 'fusion_en', 'fusion_sd', 'fusion_sf',
-    'fusion_ag', 'fusion_mi', 'fusion_scd', 'fusion_cc', 'fusion_mse', 'fusion_psnr',
-    'fusion_vif', 'fusion_qabf', 'fusion_ssim', 'fusion_qcb', 'fusion_qcv'
+    'fusion_ag', 'fusion_mi', 'fusion_scd', 'fusion_cc', 'fusion_mse', 'fusion_psnr', 'fusion_vif',
+    'fusion_qabf', 'fusion_ssim', 'fusion_qcb', 'fusion_qcv'
 ]
 
 #: Canonical metric names, in the order tables and files list them.
@@ -169,8 +169,8 @@ def _qcv_csf(H: int, W: int, device) -> Tensor:
     if key not in _RESPONSE_CACHE:
         u, v = freqspace_meshgrid(H, W, device)
         r = torch.sqrt((u * (W / 8.0))**2 + (v * (H / 8.0))**2)
-        _RESPONSE_CACHE[key] = fft_response(
-            2.6 * (0.0192 + 0.144 * r) * torch.exp(-(0.144 * r)**1.1))
+        _RESPONSE_CACHE[key] = fft_response(2.6 * (0.0192 + 0.144 * r) *
+                                            torch.exp(-(0.144 * r)**1.1))
     return _RESPONSE_CACHE[key]
 
 
@@ -242,8 +242,8 @@ def _mi_from_labels(fl: Tensor, kf: int, al: Tensor, ka: int) -> Tensor:
         pa = joint.sum(1, keepdim=True)
         nz = joint > 0
         safe = torch.where(nz, joint, torch.ones_like(joint))
-        terms = safe / P * (torch.log(safe) + logn - torch.log(pf.clamp_min(1)) -
-                            torch.log(pa.clamp_min(1)))
+        terms = safe / P * (
+            torch.log(safe) + logn - torch.log(pf.clamp_min(1)) - torch.log(pa.clamp_min(1)))
         mi = torch.where(nz, terms, torch.zeros_like(terms)).sum(dim=(1, 2))
     else:  # many distinct values (non-integer input): sparse joint histogram per image
         out = []
@@ -252,8 +252,8 @@ def _mi_from_labels(fl: Tensor, kf: int, al: Tensor, ka: int) -> Tensor:
             cf = torch.bincount(f, minlength=kf).to(torch.float64)
             ca = torch.bincount(a, minlength=ka).to(torch.float64)
             c = counts.to(torch.float64)
-            t = c / P * (torch.log(c) + logn - torch.log(cf[codes // ka]) -
-                         torch.log(ca[codes % ka]))
+            t = c / P * (
+                torch.log(c) + logn - torch.log(cf[codes // ka]) - torch.log(ca[codes % ka]))
             out.append(t.sum())
         mi = torch.stack(out)
     return mi.clamp_min(0.0)
@@ -449,8 +449,7 @@ class FusionSources:
         """Masked contrasts C'_A, C'_B (2, N, H, W) and the saliency weights lambda_A, lambda_B."""
 
         def build():
-            cp = _qcb_masked_contrast(
-                _csf_filter(self._normalized_spec(), 'qcb'))
+            cp = _qcb_masked_contrast(_csf_filter(self._normalized_spec(), 'qcb'))
             sq = cp * cp
             lam = sq / (sq[0] + sq[1])
             return cp, lam
@@ -744,8 +743,7 @@ fusion_mi = _documented(
     Each term is scikit-learn's ``mutual_info_score`` on the pixel values taken as labels (one
     joint-histogram bin per pair of distinct values), so it is a sum over both sources, in
     nats (not bits) and without normalisation; range [0, 2 ln 256]. Integer grey levels use a
-    dense 256x256 joint histogram; other values are labelled by their distinct values.""" +
-    _SHAPES)
+    dense 256x256 joint histogram; other values are labelled by their distinct values.""" + _SHAPES)
 fusion_scd = _documented(
     _with_ref('SCD'), 'SCD', """SCD, the sum of the correlations of differences, higher is
     better.
@@ -815,9 +813,19 @@ fusion_qcv = _documented(
     project spec; VIFB's code uses 5).""" + _SHAPES)
 
 FUSION_METRIC_FUNCS: Dict[str, Callable] = {
-    'EN': fusion_en, 'SD': fusion_sd, 'SF': fusion_sf, 'AG': fusion_ag, 'MI': fusion_mi,
-    'SCD': fusion_scd, 'CC': fusion_cc, 'MSE': fusion_mse, 'PSNR': fusion_psnr,
-    'VIF': fusion_vif, 'Qabf': fusion_qabf, 'SSIM': fusion_ssim, 'Qcb': fusion_qcb,
+    'EN': fusion_en,
+    'SD': fusion_sd,
+    'SF': fusion_sf,
+    'AG': fusion_ag,
+    'MI': fusion_mi,
+    'SCD': fusion_scd,
+    'CC': fusion_cc,
+    'MSE': fusion_mse,
+    'PSNR': fusion_psnr,
+    'VIF': fusion_vif,
+    'Qabf': fusion_qabf,
+    'SSIM': fusion_ssim,
+    'Qcb': fusion_qcb,
     'Qcv': fusion_qcv
 }
 __all__.append('FUSION_METRIC_FUNCS')

@@ -127,8 +127,8 @@ class FusionQualityMetric(BaseMetric):
                 torch.from_numpy(np.stack([triples[j][k] for j in indices])).to(self.device)
                 for k in (2, 3, 4)
             ]
-            values = FusionSources(stack[0], stack[1], **self.options).evaluate(
-                stack[2], self.metric_names)
+            values = FusionSources(stack[0], stack[1],
+                                   **self.options).evaluate(stack[2], self.metric_names)
             values = {k: v.cpu().tolist() for k, v in values.items()}
             for pos, j in enumerate(indices):
                 scores[j] = {k: v[pos] for k, v in values.items()}

@@ -121,10 +121,9 @@ def _e_measure(tp, fp, n_fg: int, n: int, denominator: int):
     mp = pred_fg / n
     mg = n_fg / n
     total = np.zeros_like(tp)
-    for count, a, b in ((tp, 1 - mp, 1 - mg), (fp, 1 - mp, -mg), (fn, -mp, 1 - mg),
-                        (tn, -mp, -mg)):
+    for count, a, b in ((tp, 1 - mp, 1 - mg), (fp, 1 - mp, -mg), (fn, -mp, 1 - mg), (tn, -mp, -mg)):
         xi = 2 * a * b / (a * a + b * b + EPS)
-        total += count * (1 + xi) ** 2 / 4
+        total += count * (1 + xi)**2 / 4
     return total / denominator
 
 
@@ -137,8 +136,8 @@ def _ssim_block(pred: np.ndarray, gt: np.ndarray) -> float:
     if n == 0:
         return 0.
     x, y = pred.mean(), gt.mean()
-    sx = ((pred - x) ** 2).sum() / (n - 1 + EPS)
-    sy = ((gt - y) ** 2).sum() / (n - 1 + EPS)
+    sx = ((pred - x)**2).sum() / (n - 1 + EPS)
+    sy = ((gt - y)**2).sum() / (n - 1 + EPS)
     sxy = ((pred - x) * (gt - y)).sum() / (n - 1 + EPS)
     alpha = 4 * x * y * sxy
     beta = (x * x + y * y) * (sx + sy)
@@ -175,15 +174,20 @@ def s_measure(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.5) -> float:
     w3 = x_c * (rows - y_c) / area
     w4 = 1 - w1 - w2 - w3
     g = gt.astype(np.float64)
-    s_reg = (w1 * _ssim_block(pred[:y_c, :x_c], g[:y_c, :x_c])
-             + w2 * _ssim_block(pred[:y_c, x_c:], g[:y_c, x_c:])
-             + w3 * _ssim_block(pred[y_c:, :x_c], g[y_c:, :x_c])
-             + w4 * _ssim_block(pred[y_c:, x_c:], g[y_c:, x_c:]))
+    s_reg = (
+        w1 * _ssim_block(pred[:y_c, :x_c], g[:y_c, :x_c]) +
+        w2 * _ssim_block(pred[:y_c, x_c:], g[:y_c, x_c:]) +
+        w3 * _ssim_block(pred[y_c:, :x_c], g[y_c:, :x_c]) +
+        w4 * _ssim_block(pred[y_c:, x_c:], g[y_c:, x_c:]))
     return float(max(alpha * s_obj + (1 - alpha) * s_reg, 0.))
 
 
-def sod_scores(pred: np.ndarray, gt: np.ndarray, beta2: float = 0.3, alpha: float = 0.5,
-               minmax_normalize: bool = True, e_measure_denominator: str = 'paper') -> dict:
+def sod_scores(pred: np.ndarray,
+               gt: np.ndarray,
+               beta2: float = 0.3,
+               alpha: float = 0.5,
+               minmax_normalize: bool = True,
+               e_measure_denominator: str = 'paper') -> dict:
     """Per-image SOD scores of a saliency map against a mask (see the module docstring).
 
     Returns a dict with ``mae``, ``s``, ``adp_f``, ``adp_e`` (floats) and ``f_curve``,
@@ -214,8 +218,13 @@ def sod_scores(pred: np.ndarray, gt: np.ndarray, beta2: float = 0.3, alpha: floa
     a_fp = int((binary & ~gt).sum())
     adp_f = float(_f_measure(a_tp, a_tp + a_fp, n_fg, beta2))
     adp_e = float(_e_measure(a_tp, a_fp, n_fg, n, denom))
-    return dict(mae=mae, s=s_measure(pred, gt, alpha), adp_f=adp_f, adp_e=adp_e,
-                f_curve=f_curve, e_curve=e_curve)
+    return dict(
+        mae=mae,
+        s=s_measure(pred, gt, alpha),
+        adp_f=adp_f,
+        adp_e=adp_e,
+        f_curve=f_curve,
+        e_curve=e_curve)
 
 
 def _get(sample, key: str):
@@ -271,10 +280,16 @@ class SODMetric(BaseMetric):
     PRED_KEYS = ('pred_saliency', 'seg_logits', 'pred_sem_seg')
     GT_KEYS = ('gt_sem_seg', 'gt_saliency')
 
-    def __init__(self, beta2: float = 0.3, alpha: float = 0.5, minmax_normalize: bool = True,
-                 e_measure_denominator: str = 'paper', pred_key: Optional[str] = None,
-                 gt_key: Optional[str] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None, collect_dir: Optional[str] = None) -> None:
+    def __init__(self,
+                 beta2: float = 0.3,
+                 alpha: float = 0.5,
+                 minmax_normalize: bool = True,
+                 e_measure_denominator: str = 'paper',
+                 pred_key: Optional[str] = None,
+                 gt_key: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if e_measure_denominator not in ('paper', 'toolbox'):
             raise ValueError("e_measure_denominator must be 'paper' or 'toolbox', got "

@@ -47,9 +47,13 @@ from ..task_wrappers.fused_task_model import BaseFusedTaskModel, attach_panels, 
 
 NONFINITE_POLICIES = ('raise', 'skip')
 # profiler ranges of one closed-loop step (torch.profiler; benchmarks/bench_closed_loop.py)
-PHASES = dict(frozen='cldyn/frozen_path', compensated='cldyn/compensated_fusion',
-              task_loss='cldyn/task_loss', backward='cldyn/backward',
-              combine='cldyn/combine_and_clip', step='cldyn/optimizer_step')
+PHASES = dict(
+    frozen='cldyn/frozen_path',
+    compensated='cldyn/compensated_fusion',
+    task_loss='cldyn/task_loss',
+    backward='cldyn/backward',
+    combine='cldyn/combine_and_clip',
+    step='cldyn/optimizer_step')
 
 
 class NonFiniteTaskLoss(FloatingPointError):
@@ -92,11 +96,17 @@ class ClosedLoopCLDyN(BaseModel):
             ``dict(type='FusedTaskDataPreprocessor')``.
     """
 
-    def __init__(self, tasks: Dict[str, dict], fuser: dict,
-                 fuser_checkpoint: Optional[str] = None, penalty_weight: float = 5.0,
-                 cagrad: Optional[dict] = None, clip_norm: Optional[float] = 1.0,
-                 clip_bank: bool = False, freeze_prototypes: bool = False,
-                 bf16_autocast: bool = False, nonfinite: str = 'raise',
+    def __init__(self,
+                 tasks: Dict[str, dict],
+                 fuser: dict,
+                 fuser_checkpoint: Optional[str] = None,
+                 penalty_weight: float = 5.0,
+                 cagrad: Optional[dict] = None,
+                 clip_norm: Optional[float] = 1.0,
+                 clip_bank: bool = False,
+                 freeze_prototypes: bool = False,
+                 bf16_autocast: bool = False,
+                 nonfinite: str = 'raise',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -179,18 +189,24 @@ class ClosedLoopCLDyN(BaseModel):
     def clipped_parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """The groups whose gradient norm is clipped: the two chains (research code), plus
         the bank with ``clip_bank``."""
-        return {g: ps for g, ps in self.trainable_parameter_groups().items()
-                if g != 'bank' or self.clip_bank}
+        return {
+            g: ps
+            for g, ps in self.trainable_parameter_groups().items() if g != 'bank' or self.clip_bank
+        }
 
     def closed_loop_options(self) -> dict:
         """The settings that define the closed-loop update, recorded in every checkpoint
         (:class:`CheckpointCompatibilityHook` compares them when a run is resumed).
         ``cagrad_quadratic`` is the factor of alpha^T Q alpha in the CAGrad objective:
         0.5, the research code's (earlier versions of this package used 1)."""
-        return dict(penalty_weight=self.penalty_weight, cagrad_quadratic=0.5,
-                    cagrad=dict(self.cagrad), clip_norm=self.clip_norm,
-                    clip_bank=self.clip_bank, freeze_prototypes=self.freeze_prototypes,
-                    bf16_autocast=self.bf16_autocast)
+        return dict(
+            penalty_weight=self.penalty_weight,
+            cagrad_quadratic=0.5,
+            cagrad=dict(self.cagrad),
+            clip_norm=self.clip_norm,
+            clip_bank=self.clip_bank,
+            freeze_prototypes=self.freeze_prototypes,
+            bf16_autocast=self.bf16_autocast)
 
     @property
     def combiner(self) -> TaskGradientCombiner:
@@ -237,14 +253,16 @@ class ClosedLoopCLDyN(BaseModel):
         with record_function(PHASES['task_loss']):
             loss_comp = adapter.total_loss(adapter.loss(comp, data_samples))
         loss = reward_penalty_loss(loss_comp, loss_plain, self.penalty_weight)
-        return dict(loss=loss, loss_plain=loss_plain, loss_comp=loss_comp,
-                    penalty=torch.relu(loss_comp.detach() - loss_plain))
+        return dict(
+            loss=loss,
+            loss_plain=loss_plain,
+            loss_comp=loss_comp,
+            penalty=torch.relu(loss_comp.detach() - loss_plain))
 
     # ------------------------------------------------------------------ training
     def _autocast(self, device: torch.device):
         """bf16 autocast of the forward passes with ``bf16_autocast``; a no-op otherwise."""
-        return torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=self.bf16_autocast)
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16_autocast)
 
     def _current_iter(self) -> int:
         hub = MessageHub.get_current_instance()
@@ -254,11 +272,12 @@ class ClosedLoopCLDyN(BaseModel):
     def _bad_state(self, message: str) -> None:
         if self.nonfinite == 'raise':
             raise NonFiniteTaskLoss(message)
-        print_log(message + ' -- update skipped (nonfinite="skip")', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            message + ' -- update skipped (nonfinite="skip")',
+            logger='current',
+            level=logging.WARNING)
 
-    def train_step(self, data: Dict[str, dict],
-                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+    def train_step(self, data: Dict[str, dict], optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """One closed-loop iteration on ``{task: batch}``; returns the values to log:
         ``{task}/L0``, ``{task}/L1``, ``{task}/penalty``, ``{task}/loss`` and, on update
         iterations, ``{task}/alpha`` and the group gradient norms ``grad_norm/{group}``."""
@@ -326,10 +345,12 @@ class ClosedLoopCLDyN(BaseModel):
             combined, alpha, zero = combiner.combine()
         log = {f'{t}/alpha': torch.tensor(a) for t, a in alpha.items()}
         for task in zero:
-            print_log(f'closed loop: task {task!r} has an all-zero gradient at iteration '
-                      f'{step} (its loss does not reach RSC / the bank: check the task '
-                      'adapter feature layer and loss); it is left out of this update',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'closed loop: task {task!r} has an all-zero gradient at iteration '
+                f'{step} (its loss does not reach RSC / the bank: check the task '
+                'adapter feature layer and loss); it is left out of this update',
+                logger='current',
+                level=logging.WARNING)
         if len(zero) == len(alpha):
             combiner.reset()
             optim_wrapper.zero_grad()
@@ -341,8 +362,12 @@ class ClosedLoopCLDyN(BaseModel):
             combiner.write_grads(combined)
             # every group's norm is logged (before clipping); only clipped groups are limited
             norms = clip_grad_groups(clipped, self.clip_norm, scale)
-            norms.update(clip_grad_groups({g: ps for g, ps in self.trainable_parameter_groups()
-                                           .items() if g not in clipped}, None, scale))
+            norms.update(
+                clip_grad_groups(
+                    {
+                        g: ps
+                        for g, ps in self.trainable_parameter_groups().items() if g not in clipped
+                    }, None, scale))
         log.update({f'grad_norm/{g}': torch.tensor(n) for g, n in norms.items()})
         with record_function(PHASES['step']):
             optim_wrapper.step()
@@ -367,7 +392,9 @@ class ClosedLoopCLDyN(BaseModel):
         return self.val_step(data)
 
     @torch.no_grad()
-    def predict(self, task: str, inputs: Dict[str, Tensor],
+    def predict(self,
+                task: str,
+                inputs: Dict[str, Tensor],
                 data_samples: Optional[list] = None) -> list:
         """The task adapter's predictions on the compensated fusion (``'cldyn'`` mode), one
         :class:`~cldyn_mm.structures.FusionDataSample` per pair with the panel images at its
@@ -378,18 +405,25 @@ class ClosedLoopCLDyN(BaseModel):
         images = self.compensated_images(task, inputs)
         adapter = self._adapter(task)
         fused = images['cldyn']
-        results = [FusionDataSample.from_task_sample(s)
-                   for s in adapter.predict(fused, data_samples)]
+        results = [
+            FusionDataSample.from_task_sample(s) for s in adapter.predict(fused, data_samples)
+        ]
         to_ori = BaseFusedTaskModel._to_ori
         for sample, img in zip(results, fused):
             sample.fused_img = to_ori(img, sample)
-        panels = dict(ir=inputs['ir'].expand(-1, 3, -1, -1), vis=inputs['vis'],
-                      vfn=images['vfn'], cldyn=fused)
+        panels = dict(
+            ir=inputs['ir'].expand(-1, 3, -1, -1),
+            vis=inputs['vis'],
+            vfn=images['vfn'],
+            cldyn=fused)
         attach_panels(results, panels, fused, to_ori, adapter if self.vis_panels else None)
         return results
 
-    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[list] = None,
-                mode: str = 'tensor', task: Optional[str] = None) -> Union[dict, list, Tensor]:
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor',
+                task: Optional[str] = None) -> Union[dict, list, Tensor]:
         """``mode='loss'``: :meth:`task_losses`; ``'predict'``: :meth:`predict`; ``'tensor'``:
         the compensated fusion (B, 3, H, W). All need ``task``."""
         if task is None:

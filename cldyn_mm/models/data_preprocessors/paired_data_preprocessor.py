@@ -30,7 +30,9 @@ class PairedDataPreprocessor(BaseDataPreprocessor):
         value_scale (float): Divisor that maps input values to [0, 1]. Defaults to 255.
     """
 
-    def __init__(self, pad_size_divisor: int = 1, value_scale: float = 255.,
+    def __init__(self,
+                 pad_size_divisor: int = 1,
+                 value_scale: float = 255.,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking)
         if pad_size_divisor < 1:
@@ -67,8 +69,9 @@ class PairedDataPreprocessor(BaseDataPreprocessor):
             shapes: List = ([tuple(x.shape[1:]) for x in raw] if not isinstance(raw, torch.Tensor)
                             else [tuple(raw.shape[2:])] * raw.shape[0])
             for sample, shape in zip(samples, shapes):
-                sample.set_metainfo(dict(batch_input_shape=tuple(batch.shape[2:]),
-                                         pad_shape=tuple(batch.shape[2:])))
+                sample.set_metainfo(
+                    dict(
+                        batch_input_shape=tuple(batch.shape[2:]), pad_shape=tuple(batch.shape[2:])))
                 if 'img_shape' not in sample:
                     sample.set_metainfo(dict(img_shape=shape))
         vis = batch[:, [2, 1, 0]]  # BGR -> RGB

@@ -35,8 +35,11 @@ class BaseFuser(BaseModel):
     def loss(self, inputs: Dict[str, Tensor], data_samples=None) -> dict:
         raise NotImplementedError(f'{type(self).__name__} has no training loss')
 
-    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
-                mode: str = 'tensor', **kwargs) -> Union[dict, list, Tensor]:
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[List] = None,
+                mode: str = 'tensor',
+                **kwargs) -> Union[dict, list, Tensor]:
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
@@ -46,7 +49,9 @@ class BaseFuser(BaseModel):
         raise ValueError(f"invalid mode {mode!r}; use 'loss', 'predict' or 'tensor'")
 
     @torch.no_grad()
-    def predict(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+    def predict(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[List] = None,
                 **kwargs) -> List[BaseDataElement]:
         out = self.fuse(inputs, **kwargs)
         return self.postprocess(out, data_samples)
@@ -65,10 +70,12 @@ class BaseFuser(BaseModel):
             y, rgb = y[:, :h, :w], rgb[:, :h, :w]
             ori = sample.metainfo.get('ori_shape', (h, w))[:2]
             if tuple(ori) != (h, w):
-                y = F.interpolate(y[None].float(), size=tuple(ori), mode='bilinear',
-                                  align_corners=False)[0].clamp(0, 1)
-                rgb = F.interpolate(rgb[None].float(), size=tuple(ori), mode='bilinear',
-                                    align_corners=False)[0].clamp(0, 1)
+                y = F.interpolate(
+                    y[None].float(), size=tuple(ori), mode='bilinear',
+                    align_corners=False)[0].clamp(0, 1)
+                rgb = F.interpolate(
+                    rgb[None].float(), size=tuple(ori), mode='bilinear',
+                    align_corners=False)[0].clamp(0, 1)
             sample.pred_fused_y = y.float()
             sample.pred_fused = rgb.float()
             results.append(sample)

@@ -64,8 +64,11 @@ class CLDyNFuser(BaseFuser):
         data_preprocessor (dict): Defaults to ``dict(type='PairedDataPreprocessor')``.
     """
 
-    def __init__(self, fusion_net: Optional[dict] = None, rsc: Optional[dict] = None,
-                 bank: Optional[dict] = None, vfn_checkpoint: Optional[str] = None,
+    def __init__(self,
+                 fusion_net: Optional[dict] = None,
+                 rsc: Optional[dict] = None,
+                 bank: Optional[dict] = None,
+                 vfn_checkpoint: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -107,14 +110,17 @@ class CLDyNFuser(BaseFuser):
     def trainable_parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """``{'rsc_ir': [...], 'rsc_vis': [...], 'bank': [...]}``: what closed-loop training
         updates (the spec clips the gradient norm of each chain separately)."""
-        return dict(rsc_ir=list(self.rsc_ir.parameters()),
-                    rsc_vis=list(self.rsc_vis.parameters()),
-                    bank=list(self.bank.parameters()))
+        return dict(
+            rsc_ir=list(self.rsc_ir.parameters()),
+            rsc_vis=list(self.rsc_vis.parameters()),
+            bank=list(self.bank.parameters()))
 
     def prototype_parameters(self) -> List[nn.Parameter]:
         """The A2SI set prototypes (S, 16) of every block of both chains."""
-        return [block.selector.prototypes for chain in (self.rsc_ir, self.rsc_vis)
-                for block in chain.blocks]
+        return [
+            block.selector.prototypes for chain in (self.rsc_ir, self.rsc_vis)
+            for block in chain.blocks
+        ]
 
     def trainable_parameters(self) -> List[nn.Parameter]:
         """All trainable parameters (both chains, then the bank), in a fixed order."""
@@ -143,7 +149,9 @@ class CLDyNFuser(BaseFuser):
         share it (``first_block`` of :meth:`fuse_y`); the closed loop computes it once."""
         return self.fusion_net.encode_block(inputs['ir'], inputs['vis_ycbcr'][:, :1], 0)
 
-    def fuse_y(self, inputs: Dict[str, Tensor], task_feat: Optional[Tensor] = None,
+    def fuse_y(self,
+               inputs: Dict[str, Tensor],
+               task_feat: Optional[Tensor] = None,
                first_block: Optional[List[Tensor]] = None) -> Tensor:
         """Fused Y (B, 1, H, W) in [0, 1]; compensated for ``task_feat`` when it is given.
 

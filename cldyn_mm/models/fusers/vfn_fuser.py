@@ -17,7 +17,9 @@ class VFNFuser(BaseFuser):
         data_preprocessor (dict): Defaults to ``dict(type='PairedDataPreprocessor')``.
     """
 
-    def __init__(self, fusion_net: Optional[dict] = None, loss: Optional[dict] = None,
+    def __init__(self,
+                 fusion_net: Optional[dict] = None,
+                 loss: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(

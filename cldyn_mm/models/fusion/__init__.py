@@ -9,5 +9,6 @@ from .a2si import A2SIBlock, TaskCodes, TaskSequence, task_sequence  # noqa: E40
 from .bvb import BasisVectorBank  # noqa: E402
 from .rsc import RSCChain  # noqa: E402
 
-__all__ += ['A2SIBlock', 'BasisVectorBank', 'RSCChain', 'TaskCodes', 'TaskSequence',
-            'task_sequence']
+__all__ += [
+    'A2SIBlock', 'BasisVectorBank', 'RSCChain', 'TaskCodes', 'TaskSequence', 'task_sequence'
+]

@@ -90,8 +90,8 @@ class TaskSequenceEncoder(nn.Module):
         for start in range(0, length, self.chunk):  # chunks of positions, not samples
             stop = min(start + self.chunk, length)
             window = torch.stack([padded[:, start + i:stop + i] for i in range(3)], dim=1)
-            h = F.leaky_relu(torch.matmul(weight.to(window.dtype), window), 0.2,
-                             inplace=True)  # (B, hidden, n)
+            h = F.leaky_relu(
+                torch.matmul(weight.to(window.dtype), window), 0.2, inplace=True)  # (B, hidden, n)
             part = h.sum(-1, dtype=torch.float32)
             total = part if total is None else total + part
             if start == 0:
@@ -135,12 +135,10 @@ def _folded_stages(layers: nn.Sequential) -> Optional[List[Tuple[Tensor, Tensor,
         return None
     stages = []
     for conv, bn, act in zip(mods[0::3], mods[1::3], mods[2::3]):
-        if not (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3)
-                and conv.stride == (1, 1) and conv.padding == (1, 1)
-                and conv.dilation == (1, 1) and conv.groups == 1
-                and conv.padding_mode == 'zeros' and isinstance(bn, nn.BatchNorm2d)
-                and not bn.training and bn.running_mean is not None
-                and isinstance(act, nn.LeakyReLU)):
+        if not (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+                and conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and
+                conv.padding_mode == 'zeros' and isinstance(bn, nn.BatchNorm2d) and not bn.training
+                and bn.running_mean is not None and isinstance(act, nn.LeakyReLU)):
             return None
         weight, bias = _fold_bn(conv, bn)
         stages.append((weight, bias, act.negative_slope))
@@ -188,8 +186,7 @@ def pooled_conv_stack(layers: nn.Sequential, x: Tensor) -> Tensor:
             out_lo = max(r0 - (depth - 1 - j), 0)
             out_hi = min(r1 + (depth - 1 - j), height)
             cur = _row_slice(cur, out_lo - 1 - lo, out_hi + 1 - lo)
-            cur = F.leaky_relu(F.conv2d(cur, weight, bias, padding=(0, 1)), slope,
-                               inplace=True)
+            cur = F.leaky_relu(F.conv2d(cur, weight, bias, padding=(0, 1)), slope, inplace=True)
             lo = out_lo
         part = cur.sum((2, 3), dtype=torch.float32)
         total = part if total is None else total + part
@@ -197,8 +194,9 @@ def pooled_conv_stack(layers: nn.Sequential, x: Tensor) -> Tensor:
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out_dim))
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_dim))
 
 
 class SetSelector(nn.Module):
@@ -210,7 +208,10 @@ class SetSelector(nn.Module):
     P = proto_dim = 16.
     """
 
-    def __init__(self, in_channels: int = 8, filter_num: int = 4, set_num: int = 4,
+    def __init__(self,
+                 in_channels: int = 8,
+                 filter_num: int = 4,
+                 set_num: int = 4,
                  proto_dim: int = 16) -> None:
         super().__init__()
         if proto_dim % 4:
@@ -252,9 +253,8 @@ class BasisFilter(nn.Module):
         self.task_embed = TaskSequenceEncoder(quarter, half)
         self.img_embed = nn.Sequential(
             nn.Conv2d(in_channels, quarter, 3, padding=1, bias=False), nn.BatchNorm2d(quarter),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(quarter, half, 3, padding=1, bias=False), nn.BatchNorm2d(half),
-            nn.LeakyReLU(0.2, inplace=True))
+            nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(quarter, half, 3, padding=1, bias=False),
+            nn.BatchNorm2d(half), nn.LeakyReLU(0.2, inplace=True))
         self.query = _mlp(embed_dim, quarter, embed_dim)
 
     def forward(self, query_code: Tensor, feat: Tensor) -> Tensor:
@@ -262,7 +262,9 @@ class BasisFilter(nn.Module):
         return self.query(torch.cat((query_code.to(img.dtype), img), dim=1))
 
 
-def choose_sets(logits: Tensor, training: bool, tau: float,
+def choose_sets(logits: Tensor,
+                training: bool,
+                tau: float,
                 set_choice: Optional[Tensor] = None,
                 noise: bool = True) -> Tuple[Tensor, Tensor]:
     """Step 4: one set per filter.
@@ -312,8 +314,12 @@ def rank_within_set(set_index: Tensor) -> Tuple[Tensor, Tensor]:
     return rank, first
 
 
-def select_basis_vectors(query: Tensor, bank: Tensor, set_weights: Tensor, set_index: Tensor,
-                         mode: str = 'hard', temperature: float = 0.1) -> Tensor:
+def select_basis_vectors(query: Tensor,
+                         bank: Tensor,
+                         set_weights: Tensor,
+                         set_index: Tensor,
+                         mode: str = 'hard',
+                         temperature: float = 0.1) -> Tensor:
     """Step 6, the selection: one basis vector per filter, batched.
 
     For each sample and set s, the filters that chose s are ranked by filter index; the filter
@@ -347,8 +353,9 @@ def select_basis_vectors(query: Tensor, bank: Tensor, set_weights: Tensor, set_i
     ar = torch.arange(num_filters, device=set_index.device)
     rank, first = rank_within_set(set_index)
 
-    sims = F.normalize(query, dim=-1) @ F.normalize(bank, dim=-1).reshape(-1, dim).t().to(
-        query.dtype)
+    sims = F.normalize(
+        query, dim=-1) @ F.normalize(
+            bank, dim=-1).reshape(-1, dim).t().to(query.dtype)
     sims = sims.view(batch, num_sets, num_vectors)  # (B, S, V)
     order = sims.topk(num_filters, dim=-1).indices  # (B, S, K), best first
     order = order.gather(1, set_index[..., None].expand(-1, -1, num_filters))  # (B, K, K)
@@ -370,8 +377,14 @@ def set_dilation(set_index: int) -> int:
     return 1 + (set_index - 1) % 3
 
 
-def slot_conv(x: Tensor, kernels: Tensor, sample: Tensor, slot: Tensor, batch: int,
-              slots: int, dilation: int, bias: Optional[Tensor] = None) -> Tensor:
+def slot_conv(x: Tensor,
+              kernels: Tensor,
+              sample: Tensor,
+              slot: Tensor,
+              batch: int,
+              slots: int,
+              dilation: int,
+              bias: Optional[Tensor] = None) -> Tensor:
     """Per-sample dynamic convolution with kernels of one shape, as one grouped convolution.
 
     Every sample gets ``slots`` kernel slots; kernel j goes to slot ``slot[j]`` of sample
@@ -394,13 +407,18 @@ def slot_conv(x: Tensor, kernels: Tensor, sample: Tensor, slot: Tensor, batch: i
     """
     n, c_out, c_in, k, _ = kernels.shape
     h, w = x.shape[-2:]
-    weight = kernels.new_zeros(batch, slots, c_out, c_in, k, k).index_put(
-        (sample, slot), kernels)
+    weight = kernels.new_zeros(batch, slots, c_out, c_in, k, k).index_put((sample, slot), kernels)
     if bias is not None:
         bias = kernels.new_zeros(batch, slots, c_out).index_put(
-            (sample, slot), bias.to(kernels.dtype).expand(n, c_out)).reshape(-1)
-    out = F.conv2d(x, weight.reshape(-1, c_in, k, k), bias, padding=dilation * (k // 2),
-                   dilation=dilation, groups=batch)
+            (sample, slot),
+            bias.to(kernels.dtype).expand(n, c_out)).reshape(-1)
+    out = F.conv2d(
+        x,
+        weight.reshape(-1, c_in, k, k),
+        bias,
+        padding=dilation * (k // 2),
+        dilation=dilation,
+        groups=batch)
     return out.view(batch * slots, c_out, h, w)
 
 
@@ -431,9 +449,16 @@ class A2SIBlock(nn.Module):
         soft_temperature (float): Temperature of ``'soft'`` selection. Defaults to 0.1.
     """
 
-    def __init__(self, embed_dim: int = 256, in_channels: int = 8, filter_num: int = 4,
-                 set_num: int = 4, vector_num: int = 32, proto_dim: int = 16, tau: float = 0.5,
-                 selection: str = 'hard', soft_temperature: float = 0.1,
+    def __init__(self,
+                 embed_dim: int = 256,
+                 in_channels: int = 8,
+                 filter_num: int = 4,
+                 set_num: int = 4,
+                 vector_num: int = 32,
+                 proto_dim: int = 16,
+                 tau: float = 0.5,
+                 selection: str = 'hard',
+                 soft_temperature: float = 0.1,
                  gumbel_noise: bool = True) -> None:
         super().__init__()
         if selection not in SELECTION_MODES:
@@ -465,8 +490,7 @@ class A2SIBlock(nn.Module):
 
     def encode_task(self, seq: TaskSequence) -> TaskCodes:
         """The parts of steps 1 and 6 that depend on T only: (B_t, P/2) and (B_t, D/2)."""
-        return TaskCodes(self.selector.task_code(seq.raw),
-                         self.basis_filter.task_embed(seq.normed))
+        return TaskCodes(self.selector.task_code(seq.raw), self.basis_filter.task_embed(seq.normed))
 
     def filter_responses(self, feat: Tensor, vectors: Tensor, set_index: Tensor,
                          rank: Tensor) -> Tensor:
@@ -524,7 +548,10 @@ class A2SIBlock(nn.Module):
         restore[torch.cat(pairs)] = torch.arange(batch * k_num, device=flat_index.device)
         return out.index_select(0, restore).view(batch, k_num, c, h, w).mean(1)
 
-    def forward(self, bank: Tensor, task: Union[Tensor, TaskCodes], feat: Tensor,
+    def forward(self,
+                bank: Tensor,
+                task: Union[Tensor, TaskCodes],
+                feat: Tensor,
                 set_choice: Optional[Tensor] = None,
                 return_choice: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Compensate ``feat``.
@@ -551,11 +578,12 @@ class A2SIBlock(nn.Module):
         if not isinstance(task, TaskCodes):
             task = self.encode_task(task_sequence(task.to(device=feat.device, dtype=feat.dtype)))
         codes = task.expand_to(feat.shape[0])
-        feat_in = (feat.contiguous(memory_format=torch.channels_last)
-                   if _use_channels_last(feat) else feat)
+        feat_in = (
+            feat.contiguous(
+                memory_format=torch.channels_last) if _use_channels_last(feat) else feat)
         logits = self.selector(codes.set_code, feat_in)
-        weights, index = choose_sets(logits, self.training, self.tau, set_choice,
-                                     noise=self.gumbel_noise)
+        weights, index = choose_sets(
+            logits, self.training, self.tau, set_choice, noise=self.gumbel_noise)
         query = self.basis_filter(codes.query_code, feat_in)
         vectors = select_basis_vectors(query, bank, weights, index, self.selection,
                                        self.soft_temperature)
@@ -586,7 +614,7 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__: List[str] = [
-    'A2SIBlock', 'SetSelector', 'BasisFilter', 'TaskSequenceEncoder', 'TaskSequence',
-    'TaskCodes', 'task_sequence', 'choose_sets', 'select_basis_vectors', 'rank_within_set',
-    'slot_conv', 'set_dilation', 'pooled_conv_stack', 'count_parameters'
+    'A2SIBlock', 'SetSelector', 'BasisFilter', 'TaskSequenceEncoder', 'TaskSequence', 'TaskCodes',
+    'task_sequence', 'choose_sets', 'select_basis_vectors', 'rank_within_set', 'slot_conv',
+    'set_dilation', 'pooled_conv_stack', 'count_parameters'
 ]

@@ -50,7 +50,11 @@ class RSCChain(nn.Module):
         """Codes of the task sequence for every block (they depend on T only)."""
         return [block.encode_task(seq) for block in self.blocks]
 
-    def forward(self, bank: Tensor, task: Union[Tensor, TaskCodes], feat: Tensor, index: int,
+    def forward(self,
+                bank: Tensor,
+                task: Union[Tensor, TaskCodes],
+                feat: Tensor,
+                index: int,
                 set_choice: Optional[Tensor] = None) -> Tensor:
         """Block ``index`` on ``feat`` (B, C, H, W) -> (B, C, H, W); see :class:`A2SIBlock`."""
         if not 0 <= index < self.num_blocks:

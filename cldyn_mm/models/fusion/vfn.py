@@ -18,7 +18,10 @@ from cldyn_mm.registry import MODELS
 from .gradients import sobel_l1
 
 
-def _conv_bn_act(cin: int, cout: int, padding_mode: str = 'zeros', dilation: int = 1,
+def _conv_bn_act(cin: int,
+                 cout: int,
+                 padding_mode: str = 'zeros',
+                 dilation: int = 1,
                  act: bool = True) -> nn.Sequential:
     layers = [
         nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, padding_mode=padding_mode),
@@ -107,8 +110,9 @@ class GradientAttentionFusion(nn.Module):
         cg = torch.cat((sobel_l1(f_ir, True, 'replicate'), sobel_l1(f_vis, True, 'replicate')),
                        dim=1)
         ca = self.channel_mlp_avg(cg.mean((2, 3))) + self.channel_mlp_max(cg.amax((2, 3)))
-        sa = (self.spatial_conv_avg(F.avg_pool2d(cg, 3, 1, 1))
-              + self.spatial_conv_max(F.max_pool2d(cg, 3, 1, 1)))
+        sa = (
+            self.spatial_conv_avg(F.avg_pool2d(cg, 3, 1, 1)) +
+            self.spatial_conv_max(F.max_pool2d(cg, 3, 1, 1)))
         return couple * torch.sigmoid(ca[:, :, None, None] * sa)
 
 
@@ -148,8 +152,7 @@ class VFN(nn.Module):
             (``benchmarks/bench_fusion.py``). Defaults to True.
     """
 
-    def __init__(self, channels: int = 8, num_blocks: int = 4,
-                 channels_last: bool = True) -> None:
+    def __init__(self, channels: int = 8, num_blocks: int = 4, channels_last: bool = True) -> None:
         super().__init__()
         self.channels = channels
         self.channels_last = channels_last
@@ -172,8 +175,10 @@ class VFN(nn.Module):
     def encode_block(self, h_ir: Tensor, h_vis: Tensor, index: int) -> List[Tensor]:
         """Run encoder block ``index`` of both modalities: returns ``[f_ir, f_vis]``."""
         h_ir, h_vis = self._memory_format(h_ir), self._memory_format(h_vis)
-        return [self.ir_encoder.forward_block(h_ir, index),
-                self.vis_encoder.forward_block(h_vis, index)]
+        return [
+            self.ir_encoder.forward_block(h_ir, index),
+            self.vis_encoder.forward_block(h_vis, index)
+        ]
 
     def fuse_features(self, f_ir: Tensor, f_vis: Tensor) -> Tensor:
         """FRB1 + FRB2 on the last encoder features: (B, C, H, W) x 2 -> (B, 1, H, W)."""

@@ -28,5 +28,5 @@ class VFNLoss(nn.Module):
         loss_int = F.l1_loss(fused, torch.maximum(ir, vis_y))
         grad_target = torch.maximum(sobel_l1(ir, False, 'zeros'), sobel_l1(vis_y, False, 'zeros'))
         loss_grad = F.l1_loss(sobel_l1(fused, False, 'zeros'), grad_target)
-        return dict(loss_int=self.intensity_weight * loss_int,
-                    loss_grad=self.gradient_weight * loss_grad)
+        return dict(
+            loss_int=self.intensity_weight * loss_int, loss_grad=self.gradient_weight * loss_grad)

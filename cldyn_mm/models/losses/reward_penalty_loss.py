@@ -9,7 +9,8 @@ from torch import Tensor
 from cldyn_mm.registry import MODELS
 
 
-def reward_penalty_loss(loss_comp: Tensor, loss_plain: Union[Tensor, float],
+def reward_penalty_loss(loss_comp: Tensor,
+                        loss_plain: Union[Tensor, float],
                         penalty_weight: float = 5.0) -> Tensor:
     """``L1 + w * relu(L1 - L0)``.
 
@@ -20,8 +21,8 @@ def reward_penalty_loss(loss_comp: Tensor, loss_plain: Union[Tensor, float],
         penalty_weight (float): w, default 5: compensation that makes the task worse than
             the plain fusion is punished w times more.
     """
-    loss_plain = torch.as_tensor(loss_plain, dtype=loss_comp.dtype,
-                                 device=loss_comp.device).detach()
+    loss_plain = torch.as_tensor(
+        loss_plain, dtype=loss_comp.dtype, device=loss_comp.device).detach()
     return loss_comp + penalty_weight * F.relu(loss_comp - loss_plain)
 
 

@@ -4,6 +4,6 @@ from .mmseg_task_adapter import MMSegTaskAdapter, SODTaskAdapter
 from .sod_losses import SaliencyIoULoss, saliency_map
 
 __all__ = [
-    'BaseTaskAdapter', 'MMDetTaskAdapter', 'MMSegTaskAdapter', 'SODTaskAdapter',
-    'SaliencyIoULoss', 'saliency_map', 'load_task_config', 'resolve_model_cfg'
+    'BaseTaskAdapter', 'MMDetTaskAdapter', 'MMSegTaskAdapter', 'SODTaskAdapter', 'SaliencyIoULoss',
+    'saliency_map', 'load_task_config', 'resolve_model_cfg'
 ]

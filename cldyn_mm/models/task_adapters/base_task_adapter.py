@@ -239,8 +239,8 @@ class BaseTaskAdapter(nn.Module):
             raise TypeError(f'{checkpoint}: expected a state dict or a dict with `state_dict`, '
                             f'got {type(ckpt).__name__}')
         try:
-            _load_checkpoint_to_model(self.model, ckpt, strict=self.strict_checkpoint,
-                                      revise_keys=self.revise_keys)
+            _load_checkpoint_to_model(
+                self.model, ckpt, strict=self.strict_checkpoint, revise_keys=self.revise_keys)
         except RuntimeError as e:
             raise RuntimeError(f'{checkpoint} does not fit the task network '
                                f'{type(self.model).__name__} (strict_checkpoint=True; check '
@@ -283,16 +283,17 @@ class BaseTaskAdapter(nn.Module):
         if std is None:
             std = dp.std.flatten().tolist() if normalize else [1., 1., 1.]
         if channel_order is None:
-            swap = bool(getattr(dp, '_channel_conversion', False)
-                        or getattr(dp, 'channel_conversion', False))
+            swap = bool(
+                getattr(dp, '_channel_conversion', False)
+                or getattr(dp, 'channel_conversion', False))
             channel_order = 'rgb' if swap else 'bgr'
         if channel_order not in ('rgb', 'bgr'):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
         self.channel_order = channel_order
-        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1),
-                             persistent=False)
-        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            'mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            'std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.pad_size_divisor, self.pad_size = self._default_padding(dp)
         if pad_size_divisor is not None:
             self.pad_size_divisor = int(pad_size_divisor)
@@ -350,8 +351,10 @@ class BaseTaskAdapter(nn.Module):
     def default_samples(self, fused_shape: Tuple[int, int], batch: int) -> list:
         """Data samples for images without any: the whole (unpadded) fused image, scale 1."""
         h, w = int(fused_shape[0]), int(fused_shape[1])
-        return [self._new_sample(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.))
-                for _ in range(batch)]
+        return [
+            self._new_sample(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.))
+            for _ in range(batch)
+        ]
 
     def set_geometry(self, samples: Sequence, fused_shape: Tuple[int, int],
                      batch_shape: Tuple[int, int]) -> None:
@@ -371,8 +374,7 @@ class BaseTaskAdapter(nn.Module):
                                  f'{fused.shape[0]} fused images')
             # the loss works on copies (padding the ground truth must not change the caller's
             # samples, which later serve prediction and evaluation at the original size)
-            samples = ([_copy_sample(s) for s in data_samples] if for_loss else
-                       list(data_samples))
+            samples = ([_copy_sample(s) for s in data_samples] if for_loss else list(data_samples))
         self.set_geometry(samples, fused_shape, batch_shape)
         return samples
 
@@ -419,8 +421,8 @@ class BaseTaskAdapter(nn.Module):
                f'{type(self.model).__name__}.')
         if close:
             msg += f' Closest names: {close}.'
-        msg += (f" Layers under {prefix!r}: {children[:16]}." if prefix else
-                f' Top-level layers: {children}.')
+        msg += (f" Layers under {prefix!r}: {children[:16]}."
+                if prefix else f' Top-level layers: {children}.')
         msg += ' All names: adapter.layer_names() or [n for n, _ in model.named_modules()].'
         return msg
 
@@ -458,8 +460,7 @@ class BaseTaskAdapter(nn.Module):
         the wanted call of the layer (``feature_call`` >= 0).
         """
         inputs = self.preprocess(fused_rgb)
-        samples = self.prepare_samples(None, fused_rgb, tuple(inputs.shape[-2:]),
-                                       for_loss=False)
+        samples = self.prepare_samples(None, fused_rgb, tuple(inputs.shape[-2:]), for_loss=False)
         captured = []
         with self._capturing_feature(captured, stop=True):
             try:
@@ -532,10 +533,13 @@ class BaseTaskAdapter(nn.Module):
                 torch.allclose(feature, reference, rtol=1e-5, atol=1e-6))
             self._shared_feature_pass = same
             if not same:
-                print_log(f'{type(self).__name__}: the loss pass of {type(self.model).__name__} '
-                          f'does not produce the task feature {self.feature_layer!r} as the '
-                          'inference pass does; the closed loop computes it with a pass of '
-                          'its own', logger='current', level=logging.WARNING)
+                print_log(
+                    f'{type(self).__name__}: the loss pass of {type(self.model).__name__} '
+                    f'does not produce the task feature {self.feature_layer!r} as the '
+                    'inference pass does; the closed loop computes it with a pass of '
+                    'its own',
+                    logger='current',
+                    level=logging.WARNING)
                 feature = reference
         return losses, feature
 
@@ -547,8 +551,8 @@ class BaseTaskAdapter(nn.Module):
         pipeline's samples); they are not modified. Sum with :meth:`total_loss`.
         """
         inputs = self.preprocess(fused_rgb)
-        samples = self.prepare_samples(data_samples, fused_rgb, tuple(inputs.shape[-2:]),
-                                       for_loss=True)
+        samples = self.prepare_samples(
+            data_samples, fused_rgb, tuple(inputs.shape[-2:]), for_loss=True)
         return self.model.loss(inputs, samples)
 
     @staticmethod
@@ -575,14 +579,16 @@ class BaseTaskAdapter(nn.Module):
         """Predictions on fused images, written into ``data_samples`` (mmdet / mmseg style) at
         the samples' original size; ``None`` makes samples for the whole fused images."""
         inputs = self.preprocess(fused_rgb)
-        samples = self.prepare_samples(data_samples, fused_rgb, tuple(inputs.shape[-2:]),
-                                       for_loss=False)
+        samples = self.prepare_samples(
+            data_samples, fused_rgb, tuple(inputs.shape[-2:]), for_loss=False)
         return self._predict(inputs, samples)
 
     def _predict(self, inputs: Tensor, samples: list) -> list:
         return self.model.predict(inputs, samples)
 
-    def forward(self, fused_rgb: Tensor, data_samples: Optional[Sequence] = None,
+    def forward(self,
+                fused_rgb: Tensor,
+                data_samples: Optional[Sequence] = None,
                 mode: str = 'feature'):
         """``mode``: ``'feature'`` (task feature), ``'loss'``, ``'predict'``."""
         if mode == 'feature':

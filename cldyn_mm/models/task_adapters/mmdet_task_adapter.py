@@ -52,8 +52,8 @@ class MMDetTaskAdapter(BaseTaskAdapter):
         d = self.pad_size_divisor
         for i, sample in enumerate(samples):
             h, w = self._img_shape(sample, fused_shape, i)
-            meta = dict(batch_input_shape=tuple(batch_shape),
-                        pad_shape=(-(-h // d) * d, -(-w // d) * d))
+            meta = dict(
+                batch_input_shape=tuple(batch_shape), pad_shape=(-(-h // d) * d, -(-w // d) * d))
             if 'img_shape' not in sample.metainfo:
                 meta['img_shape'] = (h, w)
             if 'ori_shape' not in sample.metainfo:

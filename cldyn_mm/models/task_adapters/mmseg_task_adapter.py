@@ -59,8 +59,11 @@ class MMSegTaskAdapter(BaseTaskAdapter):
             padding = [0, wp - w, 0, hp - h]  # left, right, top, bottom
             # `img_padding_size` is the key of mmseg's test-time padding, which its
             # postprocess_result prefers over the training key `padding_size`: set both
-            meta = dict(pad_shape=(hp, wp), batch_input_shape=(hp, wp), padding_size=padding,
-                        img_padding_size=padding)
+            meta = dict(
+                pad_shape=(hp, wp),
+                batch_input_shape=(hp, wp),
+                padding_size=padding,
+                img_padding_size=padding)
             if 'img_shape' not in sample.metainfo:
                 meta['img_shape'] = (h, w)
             if 'ori_shape' not in sample.metainfo:

@@ -38,7 +38,9 @@ class SaliencyIoULoss(nn.Module):
             Defaults to ``'loss_iou'``.
     """
 
-    def __init__(self, smooth: float = 1.0, loss_weight: float = 1.0,
+    def __init__(self,
+                 smooth: float = 1.0,
+                 loss_weight: float = 1.0,
                  loss_name: str = 'loss_iou') -> None:
         super().__init__()
         if not loss_name.startswith('loss_'):
@@ -47,8 +49,12 @@ class SaliencyIoULoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self._loss_name = loss_name
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-                ignore_index: int = 255, **kwargs) -> Tensor:
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
+                **kwargs) -> Tensor:
         p = saliency_map(pred)
         if target.dim() == 4:
             target = target[:, 0]

@@ -90,8 +90,11 @@ def plain_image(mode: str, inputs: Dict[str, Tensor], fuser: Optional[nn.Module]
     return fuser.fuse(inputs)['fused']
 
 
-def attach_panels(results: List[FusionDataSample], images: Dict[str, Tensor], fused: Tensor,
-                  to_ori, adapter: Optional[nn.Module] = None) -> None:
+def attach_panels(results: List[FusionDataSample],
+                  images: Dict[str, Tensor],
+                  fused: Tensor,
+                  to_ori,
+                  adapter: Optional[nn.Module] = None) -> None:
     """Attach the panel images ``images`` (``{key: (B, 3, H, W)}``, keys of
     :data:`~cldyn_mm.structures.PANEL_IMAGES`) to each result as ``<key>_img`` at its original
     size (``to_ori(img, sample)``); the batch ``fused`` (the one the task network saw) is the
@@ -156,9 +159,13 @@ class BaseFusedTaskModel(BaseModel):
     #: adapter tasks this wrapper accepts
     tasks: Sequence[str] = ()
 
-    def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
-                 fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
-                 data_preprocessor: Optional[dict] = None, vis_panels: bool = False,
+    def __init__(self,
+                 task_adapter: dict,
+                 fuser: Optional[dict] = None,
+                 fuser_checkpoint: Optional[str] = None,
+                 mode: str = 'vfn',
+                 data_preprocessor: Optional[dict] = None,
+                 vis_panels: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
@@ -207,7 +214,9 @@ class BaseFusedTaskModel(BaseModel):
         task_feat = self.adapter.task_feature(vfn_fused)
         return self.fuser.fuse(inputs, task_feat=task_feat)['fused']
 
-    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[List] = None,
                 mode: str = 'predict') -> Union[list, Tensor]:
         if mode == 'predict':
             return self.predict(inputs, data_samples)
@@ -237,8 +246,8 @@ class BaseFusedTaskModel(BaseModel):
         img = img[:, :h, :w]
         ori = meta.get('ori_shape', (h, w))[:2]
         if tuple(img.shape[-2:]) != tuple(ori):
-            img = F.interpolate(img[None].float(), size=tuple(ori), mode='bilinear',
-                                align_corners=False)[0]
+            img = F.interpolate(
+                img[None].float(), size=tuple(ori), mode='bilinear', align_corners=False)[0]
         return img.float().clamp(0, 1).detach()
 
     @torch.no_grad()
@@ -248,8 +257,9 @@ class BaseFusedTaskModel(BaseModel):
             fused = images['cldyn' if self.fusion_mode == 'cldyn' else self.fusion_mode]
         else:
             images, fused = {}, self.fuse(inputs)
-        results = [FusionDataSample.from_task_sample(s)
-                   for s in self.adapter.predict(fused, data_samples)]
+        results = [
+            FusionDataSample.from_task_sample(s) for s in self.adapter.predict(fused, data_samples)
+        ]
         for sample, batch_i in zip(results, fused):
             sample.fused_img = self._to_ori(batch_i, sample)
         attach_panels(results, images, fused, self._to_ori,

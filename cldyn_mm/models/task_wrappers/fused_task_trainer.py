@@ -118,9 +118,13 @@ class BaseFusedTaskTrainer(BaseModel):
 
     tasks: Sequence[str] = ()
 
-    def __init__(self, task_adapter: dict, fuser: Optional[dict] = None,
-                 fuser_checkpoint: Optional[str] = None, mode: str = 'vfn',
-                 init_task_weights: bool = True, pretrained_init: bool = False,
+    def __init__(self,
+                 task_adapter: dict,
+                 fuser: Optional[dict] = None,
+                 fuser_checkpoint: Optional[str] = None,
+                 mode: str = 'vfn',
+                 init_task_weights: bool = True,
+                 pretrained_init: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -170,7 +174,9 @@ class BaseFusedTaskTrainer(BaseModel):
         """The image the task network sees: (B, 3, H, W) RGB in [0, 1], no gradient."""
         return plain_image(self.fusion_mode, inputs, self.fuser).detach()
 
-    def forward(self, inputs: Dict[str, Tensor], data_samples: Optional[List] = None,
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[List] = None,
                 mode: str = 'tensor') -> Union[dict, list, Tensor]:
         if mode == 'loss':
             return self.loss(inputs, data_samples)
@@ -218,6 +224,7 @@ class TrainableFusedSegmentor(BaseFusedTaskTrainer):
     tasks = ('seg', 'sod')
 
 
-__all__ = ['TRAIN_MODES', 'BaseFusedTaskTrainer', 'TrainableFusedDetector',
-           'TrainableFusedSegmentor', 'build_trainable_adapter', 'export_task_checkpoint',
-           'trainable_adapter_class']
+__all__ = [
+    'TRAIN_MODES', 'BaseFusedTaskTrainer', 'TrainableFusedDetector', 'TrainableFusedSegmentor',
+    'build_trainable_adapter', 'export_task_checkpoint', 'trainable_adapter_class'
+]

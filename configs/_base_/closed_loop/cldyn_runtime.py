@@ -20,8 +20,7 @@ model = dict(
 
 # Adam, lr 0.01, weight decay 1e-4 (spec); the runner builds it over the trainable RSC + bank
 # parameters (the frozen ones never get a gradient). AMP: tools/train.py --amp.
-optim_wrapper = dict(type='OptimWrapper',
-                     optimizer=dict(type='Adam', lr=0.01, weight_decay=1e-4))
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=0.01, weight_decay=1e-4))
 param_scheduler = []
 
 train_cfg = dict(type='ClosedLoopTrainLoop', max_iters=2000, val_interval=500)
@@ -43,15 +42,19 @@ default_hooks = dict(
     checkpoint_check=dict(type='CheckpointCompatibilityHook'),
     # best.pth by the spec's rule (>= 2 tasks improved, none > 5 % worse; one task: improved);
     # the task bases fill in indicators
-    best_checkpoint=dict(type='ClosedLoopBestCheckpointHook', indicators=dict(),
-                         tolerance=0.05),
+    best_checkpoint=dict(type='ClosedLoopBestCheckpointHook', indicators=dict(), tolerance=0.05),
     # predictions on IR | VIS | VFN | CLDyN panels during validation: draw_val=True (drawn by
     # the runtime's FusionVisualizer, which draws every task's predictions)
-    visualization=dict(type='TaskVisualizationHook', draw=False, interval=1, max_per_batch=2,
-                       score_thr=0.3, draw_val=False, draw_test=True))
+    visualization=dict(
+        type='TaskVisualizationHook',
+        draw=False,
+        interval=1,
+        max_per_batch=2,
+        score_thr=0.3,
+        draw_val=False,
+        draw_test=True))
 
 # <task>/L0, /L1, /penalty and /alpha are averaged over the logging window like <task>/loss
 # (MMEngine averages only keys matching mean_pattern and shows the current value of the
 # others), so a log line obeys loss = L1 + 5 penalty.
-log_processor = dict(
-    mean_pattern=r'.*(loss|time|data_time|grad_norm|/L0|/L1|/penalty|/alpha).*')
+log_processor = dict(mean_pattern=r'.*(loss|time|data_time|grad_norm|/L0|/L1|/penalty|/alpha).*')

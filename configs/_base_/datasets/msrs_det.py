@@ -10,8 +10,12 @@ img_scale = (640, 480)  # (w, h)
 train_pipeline = [
     dict(type='LoadIRVisPair'),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.25), keep_ratio=True,
-         resize_type='mmdet.Resize'),
+    dict(
+        type='RandomResize',
+        scale=img_scale,
+        ratio_range=(0.75, 1.25),
+        keep_ratio=True,
+        resize_type='mmdet.Resize'),
     dict(type='mmdet.RandomCrop', crop_size=(480, 480)),  # (w, h)
     dict(type='mmdet.RandomFlip', prob=0.5),
     dict(type='VisibleOnly', transforms=[dict(type='mmdet.PhotoMetricDistortion')]),
@@ -30,16 +34,21 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='',
-                 filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='',
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='', test_mode=True,
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type, data_root=data_root, ann_file='', test_mode=True,
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # no ann_file: CocoMetric builds the ground truth from the packed `instances`

@@ -29,8 +29,7 @@ val_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline,
-                 test_mode=True))
+    dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='FusionQualityMetric')

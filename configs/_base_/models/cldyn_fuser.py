@@ -4,7 +4,15 @@
 cldyn_fuser = dict(
     type='CLDyNFuser',
     fusion_net=dict(type='VFN', channels=8, num_blocks=4),
-    rsc=dict(type='RSCChain', num_blocks=3, embed_dim=256, in_channels=8, filter_num=4,
-             set_num=4, vector_num=32, tau=0.5, selection='hard'),
+    rsc=dict(
+        type='RSCChain',
+        num_blocks=3,
+        embed_dim=256,
+        in_channels=8,
+        filter_num=4,
+        set_num=4,
+        vector_num=32,
+        tau=0.5,
+        selection='hard'),
     bank=dict(type='BasisVectorBank', set_num=4, vector_num=32, embed_dim=256),
     vfn_checkpoint=None)

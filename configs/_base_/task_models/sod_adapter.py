@@ -44,8 +44,12 @@ sod_task_adapter = dict(
             norm_cfg=dict(type='BN', requires_grad=True),
             align_corners=False,
             loss_decode=[
-                dict(type='CrossEntropyLoss', use_sigmoid=True, avg_non_ignore=True,
-                     loss_weight=1.0, loss_name='loss_bce'),
+                dict(
+                    type='CrossEntropyLoss',
+                    use_sigmoid=True,
+                    avg_non_ignore=True,
+                    loss_weight=1.0,
+                    loss_name='loss_bce'),
                 dict(type='cldyn_mm.SaliencyIoULoss', loss_weight=1.0),
             ]),
         train_cfg=dict(),

@@ -14,9 +14,12 @@ model = dict(tasks=dict(det=dict(model_overrides=dict(bbox_head=dict(num_classes
 # batch 4 (spec; the detectors trained at 8)
 train_dataloader = dict(
     _delete_=True,
-    det=dict(batch_size=4, num_workers=0, persistent_workers=False,
-             sampler=dict(type='InfiniteSampler', shuffle=True),
-             dataset={{_base_.train_dataloader.dataset}}))
+    det=dict(
+        batch_size=4,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=dict(type='InfiniteSampler', shuffle=True),
+        dataset={{_base_.train_dataloader.dataset}}))
 val_dataloader = dict(_delete_=True, det={{_base_.val_dataloader}})
 val_evaluator = dict(_delete_=True, det={{_base_.val_evaluator}})
 test_dataloader = val_dataloader

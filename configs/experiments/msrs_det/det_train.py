@@ -27,6 +27,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=2e-5),
 ]
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=200, max_keep_ckpts=2, save_last=True))
+    logger=dict(interval=10), checkpoint=dict(interval=200, max_keep_ckpts=2, save_last=True))
 randomness = dict(seed=0)

@@ -21,16 +21,15 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(data_root=data_root, ann_file=train_split, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file=val_split))
+    num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root, ann_file=val_split))
 test_dataloader = val_dataloader
 
 max_iters = 500
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(checkpoint=dict(interval=100, max_keep_ckpts=2, save_last=True),
-                     logger=dict(interval=20),
-                     visualization=dict(max_per_batch=1))
+default_hooks = dict(
+    checkpoint=dict(interval=100, max_keep_ckpts=2, save_last=True),
+    logger=dict(interval=20),
+    visualization=dict(max_per_batch=1))
 val_evaluator = dict(metric=['EN', 'SD', 'SF', 'AG', 'MI', 'SCD', 'VIF', 'Qabf', 'SSIM'])
 test_evaluator = val_evaluator
 randomness = dict(seed=0)

@@ -16,8 +16,15 @@ model = dict(
 # FusedDetVisualizer / FusedSegVisualizer); off here, `tools/test.py ... --show-dir DIR`
 # turns it on (draw=True, out_dir=DIR)
 default_hooks = dict(
-    visualization=dict(_delete_=True, type='TaskVisualizationHook', draw=False, interval=1,
-                       max_per_batch=2, score_thr=0.3, draw_val=False, draw_test=True))
+    visualization=dict(
+        _delete_=True,
+        type='TaskVisualizationHook',
+        draw=False,
+        interval=1,
+        max_per_batch=2,
+        score_thr=0.3,
+        draw_val=False,
+        draw_test=True))
 
 # evaluation only
 train_cfg = None

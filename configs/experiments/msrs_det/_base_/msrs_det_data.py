@@ -17,8 +17,12 @@ img_scale = (320, 240)  # (w, h)
 train_pipeline = [
     dict(type='LoadIRVisPair'),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.8, 1.25), keep_ratio=True,
-         resize_type='mmdet.Resize'),
+    dict(
+        type='RandomResize',
+        scale=img_scale,
+        ratio_range=(0.8, 1.25),
+        keep_ratio=True,
+        resize_type='mmdet.Resize'),
     dict(type='mmdet.RandomCrop', crop_size=(320, 240)),  # (w, h); no-op when smaller
     dict(type='mmdet.RandomFlip', prob=0.5),
     dict(type='VisibleOnly', transforms=[dict(type='mmdet.PhotoMetricDistortion')]),
@@ -36,11 +40,11 @@ train_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root=data_root, ann_file=train_split, label_set=label_set,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        data_root=data_root, ann_file=train_split, label_set=label_set, pipeline=train_pipeline))
 val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file=val_split, label_set=label_set,
-                 pipeline=test_pipeline))
+    dataset=dict(
+        data_root=data_root, ann_file=val_split, label_set=label_set, pipeline=test_pipeline))
 test_dataloader = val_dataloader
