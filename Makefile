@@ -3,17 +3,20 @@
 # seconds when it is already there).
 #   make demo       the main job on the embedded default: generates the demo pairs, fuses them
 #                   with the shipped model (vfn_ivif) and prints its fusion-quality table
-#   make test       flake8 (setup.cfg), then the test suite (what .ci/run runs)
+#   make test       the lint checks, then the test suite (what .ci/run runs)
 # Further targets:
 #   make pipeline   the whole chain on the demo data (VFN -> task network -> closed loop, about
 #                   8 minutes; TASK=seg|det|sod), tools/run_demo_pipeline.py
-#   make lint       flake8 (setup.cfg)        make e2e   the long end-to-end tests
+#   make lint       flake8, isort and yapf checks (setup.cfg; `make format` applies isort + yapf)
+#   make e2e        the long end-to-end tests
 #   make setup      only the environment
 PY ?= .venv/bin/python
 TASK ?= seg
 DEMO_OUT ?= work_dirs/demo_fused
 
-.PHONY: setup demo test pipeline lint e2e
+LINT_DIRS = cldyn_mm tools tests benchmarks configs
+
+.PHONY: setup demo test pipeline lint format e2e
 
 setup:
 	bash tools/setup_env.sh
@@ -25,15 +28,20 @@ demo: setup
 		--names vfn_ivif --metrics EN SD SF MI SCD VIF Qabf SSIM --out $(DEMO_OUT)/metrics \
 		--no-progress
 
-test: setup
-	$(PY) -m flake8 cldyn_mm tools tests benchmarks configs
+test: lint
 	$(PY) -m pytest -q
 
 pipeline: setup
 	$(PY) tools/run_demo_pipeline.py --task $(TASK)
 
 lint: setup
-	$(PY) -m flake8 cldyn_mm tools tests benchmarks configs
+	$(PY) -m flake8 $(LINT_DIRS)
+	$(PY) -m isort --check-only --quiet $(LINT_DIRS)
+	$(PY) -m yapf --diff --recursive $(LINT_DIRS)
+
+format: setup
+	$(PY) -m yapf --in-place --recursive --parallel $(LINT_DIRS)
+	$(PY) -m isort --quiet $(LINT_DIRS)
 
 e2e: setup
 	$(PY) -m pytest -q -m e2e
