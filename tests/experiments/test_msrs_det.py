@@ -152,8 +152,9 @@ def test_script_runs_the_pipeline_on_a_handful_of_pairs(shared_data, tmp_path):
         m = json.loads((work / 'eval' / mode / 'metrics.json').read_text())
         assert 'coco/bbox_mAP_50' in m['metrics'] and m['num_images'] == 2, mode
         assert (work / 'eval' / mode / 'coco.gt.json').is_file()
-        assert sorted(p.stem for p in (work / 'eval' / mode / 'panels').glob('*.png')) == \
-            sorted(val)
+        panels = sorted(p.stem for p in (work / 'eval' / mode / 'panels').glob('*.png'))
+        # the seeds' evaluations (their spread) draw nothing; the panels are cldyn's
+        assert panels == ([] if mode.startswith('cldyn_seed') else sorted(val)), mode
     cl = json.loads((work / 'eval' / 'cldyn' / 'metrics.json').read_text())
     assert f'model.fuser_checkpoint={selected[1]}' in cl['cfg_options']
     sea = json.loads((work / 'eval' / 'seafusion' / 'metrics.json').read_text())

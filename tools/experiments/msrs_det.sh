@@ -54,6 +54,9 @@
 # --val-list (its test stems); without --train-list the other pairs of the root train.
 # --eval-root / --eval-list evaluate the trained networks on a further root (e.g. a held-out
 # copy of MSRS) without training on it.
+# Environment: MSRS_DET_PANEL_EVERY=N draws the IR | VIS | VFN | CLDyN panels of the val
+# evaluations for every N-th pair only (default 1: every pair; each panel costs a forward per
+# tile).
 set -euo pipefail
 
 # MSRS_DET_REPO: the repository, when this script runs from a copy
@@ -352,14 +355,19 @@ fi
 det_eval() {
     local config="$1" ckpt="$2" out="$3" root="$4" list="$5" dump="$6"; shift 6
     local args=("$config" "$ckpt" --out "$out")
-    # IR | VIS | VFN | CLDyN panels cost one forward per tile: drawn for the val evaluations,
-    # not for select's train-split scoring (DET_EVAL_PANELS=no)
-    [ "${DET_EVAL_PANELS:-yes}" = yes ] && args+=(--show-dir "$out/panels")
+    # IR | VIS | VFN | CLDyN panels cost one forward per tile: drawn for the val evaluations of
+    # the main modes (every MSRS_DET_PANEL_EVERY-th pair, default every pair), not for the
+    # per-seed evaluations nor select's train-split scoring (DET_EVAL_PANELS=no)
+    local panel_opts=()
+    if [ "${DET_EVAL_PANELS:-yes}" = yes ]; then
+        args+=(--show-dir "$out/panels")
+        panel_opts=(default_hooks.visualization.interval="${MSRS_DET_PANEL_EVERY:-1}")
+    fi
     [ "$dump" = yes ] && args+=(--dump-fused)
     local name; name="$(basename "$(dirname "$out")")_$(basename "$out")"
     "$PY" tools/experiments/msrs_det_eval.py "${args[@]}" --cfg-options "$@" \
         test_dataloader.dataset.data_root="$root/" test_dataloader.dataset.ann_file="$list" \
-        test_evaluator.outfile_prefix="$out/coco" "${EXTRA[@]}" \
+        test_evaluator.outfile_prefix="$out/coco" "${panel_opts[@]}" "${EXTRA[@]}" \
         > "$WORK/logs/$name.log" 2>&1 || die "$name: FAILED, see $WORK/logs/$name.log"
     log "$name: $(tail -1 "$WORK/logs/$name.log")"
 }
@@ -498,7 +506,10 @@ if has_stage eval; then
             log "eval $mode: skipped ($PLAN_WHY)"; continue
         fi
         log "eval $mode: $EVAL_ROOT ($EVAL_LIST)"
-        det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$EVAL_ROOT" "$EVAL_LIST" "$PLAN_DUMP" "${PLAN_OPTS[@]}"
+        panels=yes
+        [[ "$mode" == cldyn_seed* ]] && panels=no  # the seeds' spread; the panels are cldyn's
+        DET_EVAL_PANELS=$panels det_eval "$PLAN_CFG" "$PLAN_CKPT" "$out" "$EVAL_ROOT" "$EVAL_LIST" \
+            "$PLAN_DUMP" "${PLAN_OPTS[@]}"
     done
 fi
 
