@@ -42,3 +42,16 @@ def test_shipped_weight_files_are_all_indexed_and_small():
     assert files == indexed, 'weight files and the model index disagree'
     total = sum(p.stat().st_size for p in Path(WEIGHTS_DIR).glob('*.pth'))
     assert total < 60 * 2**20, f'shipped weights take {total / 2**20:.1f} MiB'
+
+
+def test_every_algorithm_folder_has_a_readme_that_its_metafile_names():
+    import yaml
+    index = yaml.safe_load((Path(REPO_ROOT) / 'model-index.yml').read_text())
+    for entry in index['Import']:
+        metafile = Path(REPO_ROOT) / entry
+        for collection in yaml.safe_load(metafile.read_text())['Collections']:
+            readme = Path(REPO_ROOT) / collection['README']
+            assert readme.parent == metafile.parent, f'{metafile}: README outside its folder'
+            text = readme.read_text()
+            for section in ('## Results', '## Citation', 'tools/train.py'):
+                assert section in text, f'{readme}: no {section!r}'
