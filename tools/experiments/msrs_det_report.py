@@ -34,7 +34,7 @@ MODES = [
 ]
 #: paired differences reported (a - b) when both were evaluated on the same images
 DIFFERENCES = [('cldyn', 'vfn'), ('vfn_more', 'vfn'), ('cldyn', 'vfn_more'), ('cldyn', 'seafusion'),
-               ('cldyn', 'ir'), ('vfn', 'ir')]
+               ('cldyn', 'ir'), ('vfn', 'ir'), ('cldyn', 'frozen_ir'), ('vfn', 'frozen_ir')]
 
 
 def fmt(v, scale=100.0):
