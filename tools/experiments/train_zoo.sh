@@ -7,14 +7,17 @@
 #    --vfn-checkpoint FILE skips this step and builds on that VFN (e.g. the shipped
 #    cldyn_mm/model_zoo/weights/vfn_ivif.pth, which step 1 reproduces)
 # 2. the msrs_det chain with that VFN (tools/experiments/msrs_det.sh --vfn-checkpoint): RTMDet-tiny
-#    on VFN fusion, on VIS, on IR and on SeAFusion's images, the closed loop for 3 seeds of
-#    CL_ITERS iterations, the detector trained further (control), the seed that is median on
-#    the train split, evaluation, fusion metrics, report      -> WORK/msrs_det/
+#    on VFN fusion and on SeAFusion's images, the closed loop for 3 seeds of CL_ITERS
+#    iterations, the detector trained further (control a), the seed that is median on the train
+#    split, evaluation of the frozen VFN detector on VIS, IR, VFN and CLDyN images (every seed)
+#    and of the controls, fusion metrics, report                 -> WORK/msrs_det/
+#    (no detector trained on VIS or IR alone: msrs_det.sh --stage det_vis,det_ir adds them)
 # 3. with --pack: the weight files of cldyn_mm/model_zoo/weights/ from those runs
 #    (tools/model_converters/pack_zoo_model.py; the detectors in fp16).
 # Every step resumes where it stopped; rerun the same command after an interruption.
-# Wall time on a 2-core CPU, two runs side by side: about 2 h (VFN) + 1 h (four detectors)
-# + 1.5 h (three closed-loop seeds, a control, evaluation).
+# Wall time on a 2-core CPU, one run at a time: about 2 h (VFN) + 1.3 h (two detectors)
+# + 2 h (three closed-loop seeds, a control, evaluation); docs/model_zoo.md gives the measured
+# times and how to run the steps side by side.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -69,8 +72,11 @@ else
 fi
 
 # 2. detectors, closed loop, controls, evaluation
+MODES=frozen_vis,frozen_ir,vfn,cldyn,vfn_more,seafusion
+for seed in ${SEEDS//,/ }; do MODES="$MODES,cldyn_seed$seed"; done
 bash tools/experiments/msrs_det.sh --work-dir "$WORK/msrs_det" --vfn-checkpoint "$VFN_CKPT" \
-    --seeds "$SEEDS" --cl-iters "$CL_ITERS" --threads "$THREADS" --python "$PY"
+    --stage split,det_vfn,det_seafusion,export,closed_loop,det_vfn_more,select,eval,fusion,report \
+    --eval-modes "$MODES" --seeds "$SEEDS" --cl-iters "$CL_ITERS" --threads "$THREADS" --python "$PY"
 
 # 3. weight files
 if [ "$PACK" = yes ]; then
