@@ -22,9 +22,9 @@ setup:
 	bash tools/setup_env.sh
 
 demo: setup
-	$(PY) tools/make_demo_data.py
+	$(PY) tools/dataset_converters/make_demo_data.py
 	$(PY) tools/fuse.py --ir data/demo/ir --vi data/demo/vi --out $(DEMO_OUT)/vfn_ivif --no-progress
-	$(PY) tools/eval_fusion.py --ir data/demo/ir --vi data/demo/vi --fused $(DEMO_OUT)/vfn_ivif \
+	$(PY) tools/analysis_tools/eval_fusion.py --ir data/demo/ir --vi data/demo/vi --fused $(DEMO_OUT)/vfn_ivif \
 		--names vfn_ivif --metrics EN SD SF MI SCD VIF Qabf SSIM --out $(DEMO_OUT)/metrics \
 		--no-progress
 

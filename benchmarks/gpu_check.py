@@ -145,7 +145,8 @@ def build_steps(args, work: str) -> Dict[str, dict]:
     if cuda:
         train.append('--amp')
     make_demo = [
-        py, 'tools/make_demo_data.py', '--out', demo, '--num-train', '8', '--num-val', '2'
+        py, 'tools/dataset_converters/make_demo_data.py', '--out', demo, '--num-train', '8',
+        '--num-val', '2'
     ] + (['--size', '96', '64'] if quick else [])
     return dict(
         tests=dict(

@@ -4,7 +4,7 @@
 
 Stages (each writes under the work dir, resumes an interrupted run and is skipped when done):
 
-1. ``data``: the demo data (tools/make_demo_data.py; reused when complete).
+1. ``data``: the demo data (tools/dataset_converters/make_demo_data.py; reused when complete).
 2. ``vfn``: VFN trained without labels (configs/vfn/vfn_demo.py).
 3. ``task``: the task network trained on VFN-fused images (configs/tasks/
    demo_<task>_train_fused.py), exported as a frozen task network (``task_net.pth``).

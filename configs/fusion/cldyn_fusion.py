@@ -4,8 +4,8 @@
 #   python tools/fuse.py configs/fusion/cldyn_fusion.py CKPT --ir IR --vi VI --out OUT \
 #       --task-feat T.pt
 # Without a task feature the model gives the plain VFN fusion. A checkpoint of the research
-# code converts with tools/convert_official_ckpt.py; set vfn_checkpoint to start RSC training
-# from a VFN trained with configs/vfn/*.py.
+# code converts with tools/model_converters/convert_official_ckpt.py; set vfn_checkpoint to start
+# RSC training from a VFN trained with configs/vfn/*.py.
 _base_ = ['../_base_/datasets/paired_fusion.py', '../_base_/default_runtime.py']
 
 embed_dim = 256

@@ -1,4 +1,5 @@
-"""Tests of the synthetic IR/VIS demo dataset (cldyn_mm.datasets.demo, tools/make_demo_data.py)."""
+"""Tests of the synthetic IR/VIS demo dataset (cldyn_mm.datasets.demo,
+tools/dataset_converters/make_demo_data.py)."""
 import importlib.util
 import json
 import os
@@ -248,8 +249,8 @@ def test_other_sizes_and_bad_arguments():
 
 
 def test_cli(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('make_demo_data',
-                                                  REPO / 'tools' / 'make_demo_data.py')
+    tool = REPO / 'tools' / 'dataset_converters' / 'make_demo_data.py'
+    spec = importlib.util.spec_from_file_location('make_demo_data', tool)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     out = tmp_path / 'cli'

@@ -34,8 +34,9 @@ def reference():
 
 @pytest.fixture(scope='session')
 def eval_tool():
-    """``tools/eval_fusion.py`` as a module."""
-    return _load_module('_eval_fusion_tool', REPO_ROOT / 'tools' / 'eval_fusion.py')
+    """``tools/analysis_tools/eval_fusion.py`` as a module."""
+    return _load_module('_eval_fusion_tool',
+                        REPO_ROOT / 'tools' / 'analysis_tools' / 'eval_fusion.py')
 
 
 @pytest.fixture(autouse=True)

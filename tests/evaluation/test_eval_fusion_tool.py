@@ -1,4 +1,5 @@
-"""tools/eval_fusion.py: pairing by stem, batching of mixed sizes, outputs, errors, start-up."""
+"""tools/analysis_tools/eval_fusion.py: pairing by stem, batching of mixed sizes, outputs, errors,
+start-up."""
 import csv
 import os
 import subprocess
@@ -13,7 +14,7 @@ import torch
 from cldyn_mm.evaluation.functional import FUSION_METRIC_NAMES, compute_fusion_metrics, load_grey
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'tools' / 'eval_fusion.py'
+TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'eval_fusion.py'
 
 
 def _img(h, w, seed, colour):

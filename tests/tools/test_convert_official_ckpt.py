@@ -1,4 +1,5 @@
-"""tools/convert_official_ckpt.py on fake research checkpoints made from our own modules.
+"""tools/model_converters/convert_official_ckpt.py on fake research checkpoints made from our own
+modules.
 
 The research names are produced here by an independent inverse renaming (string rules, not the
 converter's tables), in bfloat16 as the research code saved them. Converting them back must
@@ -20,7 +21,7 @@ from cldyn_mm.registry import MODELS
 from cldyn_mm.utils.colour import rgb_to_ycbcr
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / 'tools' / 'convert_official_ckpt.py'
+TOOL = ROOT / 'tools' / 'model_converters' / 'convert_official_ckpt.py'
 CONFIG = ROOT / 'configs' / 'fusion' / 'cldyn_fusion.py'
 
 _spec = importlib.util.spec_from_file_location('convert_official_ckpt', TOOL)

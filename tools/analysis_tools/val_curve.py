@@ -6,7 +6,8 @@ Reads every ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (one per start or res
 run; MMEngine's LocalVisBackend), keeps the records with validation metrics (keys starting
 with ``--prefix``), the latest record per iteration when a resumed run repeated one, and
 prints one row per validated iteration. ``--ref NAME=CSV`` adds a reference row from a
-``tools/eval_fusion.py`` summary.csv (its row NAME), e.g. a published method on the same pairs.
+``tools/analysis_tools/eval_fusion.py`` summary.csv (its row NAME), e.g. a published method on
+the same pairs.
 """
 import argparse
 import csv
@@ -52,7 +53,7 @@ def main(argv=None):
         action='append',
         default=[],
         metavar='NAME=CSV',
-        help='reference row NAME of a tools/eval_fusion.py summary.csv')
+        help='reference row NAME of a tools/analysis_tools/eval_fusion.py summary.csv')
     args = p.parse_args(argv)
     try:
         curve = read_curve(args.work_dir, args.prefix)

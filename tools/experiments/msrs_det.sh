@@ -557,7 +557,7 @@ if has_stage fusion; then
         log "fusion: done ($fdir/metrics, ${names[*]})"
     else
         log "fusion: metrics of ${names[*]}"
-        "$PY" tools/eval_fusion.py --ir "$fdir/src/ir" --vi "$fdir/src/vi" "${fused[@]}" \
+        "$PY" tools/analysis_tools/eval_fusion.py --ir "$fdir/src/ir" --vi "$fdir/src/vi" "${fused[@]}" \
             --names "${names[@]}" --out "$fdir/metrics" --threads "$THREADS" --no-progress \
             > "$WORK/logs/eval_fusion.log" 2>&1 || { log "fusion: FAILED, see $WORK/logs/eval_fusion.log"; exit 1; }
         echo "${names[*]}" > "$fdir/metrics/methods.txt"

@@ -5,7 +5,7 @@
 
 Reads ``WORK/eval/<mode>/metrics.json`` (CocoMetric of each mode, with the evaluated root, list
 and image count), ``WORK/eval/<mode>/coco.{gt,bbox}.json`` (for the bootstrap intervals over
-the evaluation images), ``WORK/fusion/metrics/summary.csv`` (tools/eval_fusion.py),
+the evaluation images), ``WORK/fusion/metrics/summary.csv`` (tools/analysis_tools/eval_fusion.py),
 ``WORK/logs/times.txt`` (training wall times), ``WORK/splits/summary.txt`` (the training
 split) or ``WORK/weights_source`` (--weights zoo), and ``WORK/cldyn_selected`` /
 ``WORK/select/ranking.tsv`` (the closed-loop seed); missing parts are reported as missing.
@@ -212,8 +212,8 @@ def main(argv=None):
     if osp.isfile(fusion):
         rows = list(csv.reader(open(fusion)))
         lines += [
-            'Fusion metrics (tools/eval_fusion.py, mean over the evaluation pairs):', '',
-            '| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])
+            'Fusion metrics (tools/analysis_tools/eval_fusion.py, mean over the evaluation '
+            'pairs):', '', '| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])
         ]
         for row in rows[1:]:
             cells = [row[0]] + [f'{float(v):.4g}' if v not in ('', 'nan') else v for v in row[1:]]

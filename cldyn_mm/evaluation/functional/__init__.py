@@ -1,7 +1,7 @@
 """Functional (batched torch) evaluation metrics.
 
 Importing this package needs only torch, numpy and OpenCV (no MMEngine registry), so tools
-such as ``tools/eval_fusion.py`` can use it with a fast start-up.
+such as ``tools/analysis_tools/eval_fusion.py`` can use it with a fast start-up.
 """
 from .fusion_metrics import (FUSION_METRIC_FUNCS, FUSION_METRIC_INFO, FUSION_METRIC_NAMES,
                              QCV_ALPHA, FusionSources, compute_fusion_metrics, fusion_ag, fusion_cc,

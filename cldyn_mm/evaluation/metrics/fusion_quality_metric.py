@@ -47,7 +47,7 @@ class FusionQualityMetric(BaseMetric):
     scored as if it had been saved as an 8-bit file (``uint8(round(clip(x * 255)))``, then
     RGB -> grey with OpenCV's weights, rounded); the sources are read from their files with
     :func:`~cldyn_mm.evaluation.functional.load_grey`. So the figures equal what
-    ``tools/eval_fusion.py`` reports on the saved images, in the conventions of
+    ``tools/analysis_tools/eval_fusion.py`` reports on the saved images, in the conventions of
     ``docs/metrics.md``.
 
     Config::

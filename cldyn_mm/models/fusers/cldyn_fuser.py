@@ -37,7 +37,8 @@ def load_vfn_state_dict(path: str) -> Dict[str, Tensor]:
     if not vfn_state:
         raise ValueError(f'vfn_checkpoint {path} has no "{VFN_PREFIX}*" weights; expected a '
                          'checkpoint of a VFN config (configs/vfn/*.py). For a checkpoint of the '
-                         'research code, run tools/convert_official_ckpt.py first.')
+                         'research code, run '
+                         'tools/model_converters/convert_official_ckpt.py first.')
     return vfn_state
 
 

@@ -1,5 +1,5 @@
-# Detection on the synthetic demo data (tools/make_demo_data.py): COCO json per split,
-# pairs in ir/ and vi/, classes person, car, sign.
+# Detection on the synthetic demo data (tools/dataset_converters/make_demo_data.py): COCO json
+# per split, pairs in ir/ and vi/, classes person, car, sign.
 dataset_type = 'DemoDetDataset'
 data_root = 'data/demo/'
 img_scale = (320, 256)  # (w, h)

@@ -1,4 +1,5 @@
-# The synthetic demo pairs that tools/make_demo_data.py generates (day and night scenes).
+# The synthetic demo pairs that tools/dataset_converters/make_demo_data.py generates (day and
+# night scenes).
 _base_ = './paired_fusion.py'
 
 data_root = 'data/demo/'

@@ -1,5 +1,6 @@
-# Semantic segmentation on the synthetic demo data (tools/make_demo_data.py): ir/, vi/,
-# Segmentation_labels/ (background, road, marking, person, car, sign), splits/{train,val}.txt.
+# Semantic segmentation on the synthetic demo data (tools/dataset_converters/make_demo_data.py):
+# ir/, vi/, Segmentation_labels/ (background, road, marking, person, car, sign),
+# splits/{train,val}.txt.
 dataset_type = 'DemoSegDataset'
 data_root = 'data/demo/'
 img_scale = (320, 256)  # (w, h)

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Write the synthetic IR/VIS demo dataset (detection, segmentation and saliency labels).
 
-    python tools/make_demo_data.py                       # data/demo, 96 train + 32 val, 320x256
-    python tools/make_demo_data.py --out /tmp/demo --num-train 8 --num-val 4 --size 160 128
-    python tools/make_demo_data.py --preview /tmp/demo_sheet.png   # also draw a contact sheet
+    # data/demo, 96 train + 32 val, 320x256
+    python tools/dataset_converters/make_demo_data.py
+    python tools/dataset_converters/make_demo_data.py --out /tmp/demo --num-train 8 --num-val 4 \
+        --size 160 128
+    # also draw a contact sheet
+    python tools/dataset_converters/make_demo_data.py --preview /tmp/demo_sheet.png
 
 Rerunning with the same parameters finds the complete dataset and writes nothing. A folder made
 by an older run with other parameters is regenerated. A non-empty folder that is not a demo

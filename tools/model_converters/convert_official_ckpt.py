@@ -1,8 +1,7 @@
 """Convert the CLDyN research code's checkpoints into one cldyn_mm checkpoint.
 
-    python tools/convert_official_ckpt.py --vfn VFN.pth [--rsc RSC.pth] --out OUT.pth
-                                          [--config configs/fusion/cldyn_fusion.py]
-                                          [--trust-checkpoint]
+    python tools/model_converters/convert_official_ckpt.py --vfn VFN.pth [--rsc RSC.pth] \
+        --out OUT.pth [--config configs/fusion/cldyn_fusion.py] [--trust-checkpoint]
 
 ``--vfn``: the research VFN checkpoint, a dict with ``'net'`` (state dict; encoders spelled
 ``ir_feb``/``vi_feb`` or ``ir_e``/``vi_e``, decoder ``frb2`` or ``fb``). ``--rsc``: the research
@@ -27,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'fusion', 'cldyn_fusion.py')
 
@@ -303,7 +302,7 @@ def main(argv=None) -> int:
         meta = dict(
             converted_from=dict(
                 vfn=osp.abspath(args.vfn), rsc=osp.abspath(args.rsc) if args.rsc else None),
-            converter='tools/convert_official_ckpt.py',
+            converter='tools/model_converters/convert_official_ckpt.py',
             config=osp.relpath(args.config, REPO_ROOT) if osp.isabs(args.config) else args.config,
             model=type(model).__name__ if args.rsc is not None else 'VFN only (fusion_net.*)',
             dtype='float32')

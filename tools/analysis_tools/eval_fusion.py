@@ -3,7 +3,7 @@
 
 Example::
 
-    python tools/eval_fusion.py --ir data/MSRS/ir --vi data/MSRS/vi \\
+    python tools/analysis_tools/eval_fusion.py --ir data/MSRS/ir --vi data/MSRS/vi \\
         --fused work_dirs/cldyn/fused --fused results/seafusion --out work_dirs/eval_msrs --plot
 
 Images are paired by file stem (``00012N.png`` in ``--ir`` with ``00012N.jpg`` in ``--vi``,
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def _functional():
