@@ -4,7 +4,7 @@
                                     [--task-shape 512 15 20] [--repeat 3] [--warmup 1]
                                     [--threads N] [--models vfn cldyn] [--opset 17]
 
-For each model (VFNFuser of configs/vfn/vfn_demo.py, CLDyNFuser of
+For each model (VFNFuser of configs/vfn/vfn_1xb8-200_demo.py, CLDyNFuser of
 configs/fusion/cldyn_fusion.py, seeded weights with random BN statistics and non-zero zero
 convs as in benchmarks/bench_fusion.py), three cases on the same inputs:
 
@@ -55,14 +55,15 @@ def parse_args(argv=None):
 
 
 def build_vfn(seed: int = 0):
-    """VFNFuser of configs/vfn/vfn_demo.py with seeded weights and random BN statistics."""
+    """VFNFuser of configs/vfn/vfn_1xb8-200_demo.py with seeded weights and random BN statistics."""
     from mmengine.config import Config
 
     from cldyn_mm.registry import MODELS
     from cldyn_mm.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     torch.manual_seed(seed)
-    model = MODELS.build(Config.fromfile(osp.join(ROOT, 'configs', 'vfn', 'vfn_demo.py')).model)
+    config = osp.join(ROOT, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
+    model = MODELS.build(Config.fromfile(config).model)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():

@@ -1,7 +1,7 @@
 """Make ``cldyn_mm::`` config paths work in MMEngine, like ``mmdet::`` / ``mmseg::``.
 
-MMEngine 0.10.x resolves ``_base_ = ['cldyn_mm::vfn/vfn_demo.py']`` to
-``<installed cldyn_mm>/.mim/configs/vfn/vfn_demo.py`` (the ``.mim`` folder is made by
+MMEngine 0.10.x resolves ``_base_ = ['cldyn_mm::vfn/vfn_1xb8-200_demo.py']`` to
+``<installed cldyn_mm>/.mim/configs/vfn/vfn_1xb8-200_demo.py`` (the ``.mim`` folder is made by
 setup.py's ``add_mim_extension`` on install), but two things stop it for a package outside
 OpenMMLab:
 

@@ -86,15 +86,16 @@ def test_installed_package_carries_the_mim_folder():
     """The install (tools/setup_env.sh: editable) made cldyn_mm/.mim from this checkout."""
     mim = Path(mim_dir())
     assert Path(cldyn_mm.__file__).parent / '.mim' == mim
-    for rel in ('model-index.yml', 'configs/vfn/vfn_demo.py', 'configs/demo/cldyn_demo_det.py',
-                'tools/train.py'):
+    for rel in ('model-index.yml', 'configs/vfn/vfn_1xb8-200_demo.py',
+                'configs/demo/cldyn_demo_det.py', 'tools/train.py'):
         assert (mim / rel).is_file(), f'{mim / rel} missing: reinstall cldyn_mm (pip install -e .)'
         assert (mim / rel).read_bytes() == (REPO / rel).read_bytes(), rel
 
 
 def test_cldyn_mm_prefix_resolves_to_the_installed_configs(tmp_path):
     cfg_file = tmp_path / 'mine.py'
-    cfg_file.write_text("_base_ = ['cldyn_mm::vfn/vfn_demo.py']\ntrain_cfg = dict(max_iters=7)\n")
+    cfg_file.write_text("_base_ = ['cldyn_mm::vfn/vfn_1xb8-200_demo.py']\n"
+                        'train_cfg = dict(max_iters=7)\n')
     cfg = Config.fromfile(str(cfg_file))
     assert cfg.train_cfg.max_iters == 7 and cfg.train_cfg.val_interval == 100  # merged
     assert cfg.model.type == 'VFNFuser' and cfg.default_scope == 'cldyn_mm'
@@ -142,7 +143,7 @@ def demo_root(tmp_path_factory) -> str:
 def write_vfn_config(folder: Path, root: str) -> Path:
     """A user's VFN config: cldyn_mm's demo VFN on their data, small crops, 2 iterations."""
     path = folder / 'my_vfn.py'
-    path.write_text(f"""_base_ = ['cldyn_mm::vfn/vfn_demo.py']
+    path.write_text(f"""_base_ = ['cldyn_mm::vfn/vfn_1xb8-200_demo.py']
 root = {root!r}
 loader = dict(num_workers=0, persistent_workers=False)
 train_dataloader = dict(

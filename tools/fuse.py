@@ -30,7 +30,7 @@ def parse_args(argv=None):
         nargs='?',
         default=None,
         help=f'model name from model-index.yml (default: {DEFAULT_MODEL}) or a '
-        'config file (e.g. configs/vfn/vfn_demo.py)')
+        'config file (e.g. configs/vfn/vfn_1xb8-200_demo.py)')
     p.add_argument(
         'checkpoint',
         nargs='?',

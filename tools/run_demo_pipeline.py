@@ -5,7 +5,7 @@
 Stages (each writes under the work dir, resumes an interrupted run and is skipped when done):
 
 1. ``data``: the demo data (tools/dataset_converters/make_demo_data.py; reused when complete).
-2. ``vfn``: VFN trained without labels (configs/vfn/vfn_demo.py).
+2. ``vfn``: VFN trained without labels (configs/vfn/vfn_1xb8-200_demo.py).
 3. ``task``: the task network trained on VFN-fused images (configs/tasks/
    demo_<task>_train_fused.py), exported as a frozen task network (``task_net.pth``).
 4. ``closed_loop``: RSC + bank trained through the frozen VFN and task network with the
@@ -168,7 +168,7 @@ class Pipeline:
     def vfn(self) -> str:
         a = self.args
         cfg = stage_config(
-            'configs/vfn/vfn_demo.py', a, {
+            'configs/vfn/vfn_1xb8-200_demo.py', a, {
                 'train_cfg.max_iters': a.vfn_iters,
                 'train_cfg.val_interval': a.vfn_iters,
                 'default_hooks.checkpoint.interval': a.vfn_iters

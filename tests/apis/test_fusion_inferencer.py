@@ -13,7 +13,7 @@ from cldyn_mm.apis import FusionInferencer, UnknownModelError, fuse_folder, init
 from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_demo.py')
+VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
 CLDYN_CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
 DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
 SEG_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_seg_fused.py')
@@ -308,13 +308,13 @@ def test_bad_inputs_name_the_file_or_setting(tmp_path, pairs, ckpts, vfn):
     with pytest.raises(
             RuntimeError,
             match=r'det\.pth does not fit the model VFNFuser of .*'
-            r'vfn_demo\.py: .*unexpected key'):
+            r'vfn_1xb8-200_demo\.py: .*unexpected key'):
         FusionInferencer(VFN_CONFIG, ckpts['det'])
     with pytest.raises(ValueError, match=r'not_a_ckpt\.pth is not a PyTorch checkpoint'):
         FusionInferencer(VFN_CONFIG, ckpts['text'])
     with pytest.raises(FileNotFoundError, match=r'checkpoint not found: .*gone\.pth'):
         FusionInferencer(VFN_CONFIG, str(tmp_path / 'gone.pth'))
-    with pytest.raises(ValueError, match='pred_out: .*vfn_demo.py has no task network'):
+    with pytest.raises(ValueError, match='pred_out: .*vfn_1xb8-200_demo.py has no task network'):
         vfn((str(ir / 'a.png'), str(vi / 'a.png')), pred_out=str(tmp_path / 'p.json'))
     with pytest.raises(ValueError, match='does not use a task feature'):
         vfn((str(ir / 'a.png'), str(vi / 'a.png')), task_feat=torch.zeros(1, 4, 2, 2))

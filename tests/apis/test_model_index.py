@@ -7,7 +7,7 @@ from cldyn_mm.apis import (UnknownModelError, get_model_info, list_models, load_
                            resolve_model)
 from cldyn_mm.apis.model_index import DEFAULT_INDEX, REPO_ROOT
 
-CONFIG = 'configs/vfn/vfn_demo.py'
+CONFIG = 'configs/vfn/vfn_1xb8-200_demo.py'
 
 
 def write_index(root, models, collections=True):

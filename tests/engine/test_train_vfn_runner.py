@@ -26,7 +26,7 @@ def pairs(tmp_path_factory):
 
 
 def _cfg(data_root, work_dir, max_iters):
-    cfg = Config.fromfile(osp.join(REPO, 'configs/vfn/vfn_demo.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs/vfn/vfn_1xb8-200_demo.py'))
     pipeline = [
         dict(type='LoadIRVisPair'),
         dict(type='RandomFlip', prob=0.5),

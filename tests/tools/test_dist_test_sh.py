@@ -36,7 +36,7 @@ def test_too_few_arguments_print_the_usage():
 def test_one_process_evaluates_a_vfn_checkpoint_on_cpu(tmp_path):
     root = tmp_path / 'demo'
     generate_demo_dataset(str(root), num_train=2, num_val=2, size=(96, 64), seed=0)
-    config = REPO / 'configs' / 'vfn' / 'vfn_demo.py'
+    config = REPO / 'configs' / 'vfn' / 'vfn_1xb8-200_demo.py'
     model = MODELS.build(Config.fromfile(str(config)).model)
     ckpt = tmp_path / 'vfn.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_demo.py')
+VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
 DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
 DET_OPTIONS = [
     'model.mode=cldyn', 'model.task_adapter.model_overrides.test_cfg.score_thr=0.0',

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs/vfn/vfn_demo.py')
+CONFIG = osp.join(REPO, 'configs/vfn/vfn_1xb8-200_demo.py')
 DATASETS = ('TNO', 'RoadScene', 'MSRS', 'LLVIP', 'M3FD')
 
 

@@ -10,7 +10,7 @@ from cldyn_mm.model_zoo.packing import HALF_MIN_NUMEL, read_state_dict
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'pack_zoo_model.py'
-VFN_CONFIG = REPO / 'configs' / 'vfn' / 'vfn_demo.py'
+VFN_CONFIG = REPO / 'configs' / 'vfn' / 'vfn_1xb8-200_demo.py'
 DET_CONFIG = REPO / 'configs' / 'tasks' / 'demo_det_fused.py'
 
 

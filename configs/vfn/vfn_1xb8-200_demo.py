@@ -1,6 +1,6 @@
 # VFN on the generated demo pairs, short enough for 2 CPU cores (a few minutes):
 #   python tools/dataset_converters/make_demo_data.py
-#   python tools/train.py configs/vfn/vfn_demo.py
+#   python tools/train.py configs/vfn/vfn_1xb8-200_demo.py
 _base_ = [
     '../_base_/models/vfn.py', '../_base_/datasets/demo_pairs.py',
     '../_base_/schedules/vfn_adam.py', '../_base_/default_runtime.py'

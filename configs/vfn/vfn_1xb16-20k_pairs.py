@@ -1,5 +1,5 @@
 # Train VFN on any folder of infrared/visible pairs:
-#   python tools/train.py configs/vfn/vfn_pairs.py \
+#   python tools/train.py configs/vfn/vfn_1xb16-20k_pairs.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/pairs \
 #                     val_dataloader.dataset.data_root=/path/to/val_pairs
 _base_ = [
