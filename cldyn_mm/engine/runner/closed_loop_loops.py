@@ -1,6 +1,6 @@
 """Runner loops for the closed loop: one dataloader (and evaluator) per task.
 
-Config shape (``configs/_base_/closed_loop/closed_loop_runtime.py`` sets the loops)::
+Config shape (``configs/_base_/closed_loop/cldyn_runtime.py`` sets the loops)::
 
     train_dataloader = dict(det=<dataloader config>, seg=<dataloader config>)
     train_cfg = dict(type='ClosedLoopTrainLoop', max_iters=..., val_interval=...)
