@@ -7,10 +7,11 @@ image. Because every geometric transform of mmcv, mmdet and mmseg (resize, crop,
 mosaic, ...) transforms ``img`` as a whole, both modalities stay aligned by construction.
 :class:`cldyn_mm.models.PairedDataPreprocessor` splits the channels again.
 """
-import os.path as osp
 from typing import Optional
 
 import cv2
+import mmcv
+import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
 
@@ -37,11 +38,17 @@ def _to_unit_range(img: np.ndarray, path: str, normalize: str) -> np.ndarray:
     raise ValueError(f'{path}: unsupported pixel type {img.dtype} (use 8-bit, 16-bit or float)')
 
 
-def read_image(path: str) -> np.ndarray:
-    """``cv2.imread(path, IMREAD_UNCHANGED)`` with a clear error for missing/unreadable files."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image file not found: {path}')
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+def read_image(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """The image file ``path`` as stored (8/16-bit, grey or BGR(A); OpenCV's ``IMREAD_UNCHANGED``
+    decoding), read through ``mmengine.fileio`` so that ``backend_args`` (e.g. a Petrel or
+    HTTP backend) reach remote storage, with a clear error for missing/unreadable files."""
+    try:
+        content = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image file not found: {path}') from None
+    except IsADirectoryError:
+        raise FileNotFoundError(f'image file not found (a folder): {path}') from None
+    img = mmcv.imfrombytes(content, flag='unchanged', backend='cv2') if content else None
     if img is None or img.size == 0:
         raise OSError(f'cannot decode image file (corrupt or unsupported format): {path}')
     return img
@@ -86,14 +93,14 @@ def visible_to_unit(img: np.ndarray, name: str = 'visible array') -> np.ndarray:
     return _to_unit_range(img, name, 'dtype')
 
 
-def load_ir(path: str, normalize: str = 'dtype') -> np.ndarray:
+def load_ir(path: str, normalize: str = 'dtype', backend_args: Optional[dict] = None) -> np.ndarray:
     """Infrared image as float32 (H, W) in [0, 1]; 3-/4-channel files are reduced to grey."""
-    return ir_to_unit(read_image(path), path, normalize)
+    return ir_to_unit(read_image(path, backend_args), path, normalize)
 
 
-def load_visible(path: str) -> np.ndarray:
+def load_visible(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     """Visible image as float32 (H, W, 3) BGR in [0, 1]; a grey file is replicated 3 times."""
-    return visible_to_unit(read_image(path), path)
+    return visible_to_unit(read_image(path, backend_args), path)
 
 
 @TRANSFORMS.register_module()
@@ -113,12 +120,15 @@ class LoadIRVisPair(BaseTransform):
         ir_normalize (str): ``'dtype'`` divides by the pixel type's maximum (255 for 8-bit,
             65535 for 16-bit); ``'minmax'`` stretches each infrared image to [0, 1] (for raw
             16-bit thermal data that uses a small part of the range). Defaults to 'dtype'.
+        backend_args (dict, optional): ``mmengine.fileio`` backend arguments for reading the
+            files (as mmcv's ``LoadImageFromFile`` takes them). Defaults to None (local files).
     """
 
-    def __init__(self, ir_normalize: str = 'dtype') -> None:
+    def __init__(self, ir_normalize: str = 'dtype', backend_args: Optional[dict] = None) -> None:
         if ir_normalize not in ('dtype', 'minmax'):
             raise ValueError(f"ir_normalize must be 'dtype' or 'minmax', got {ir_normalize!r}")
         self.ir_normalize = ir_normalize
+        self.backend_args = backend_args.copy() if backend_args else None
 
     def transform(self, results: dict) -> Optional[dict]:
         if 'ir_img' in results:
@@ -126,13 +136,13 @@ class LoadIRVisPair(BaseTransform):
             ir = ir_to_unit(results.pop('ir_img'), ir_path, self.ir_normalize)
         else:
             ir_path = results['ir_path']
-            ir = load_ir(ir_path, self.ir_normalize)
+            ir = load_ir(ir_path, self.ir_normalize, self.backend_args)
         if 'vis_img' in results:
             vi_path = results.get('vi_path') or 'visible array'
             vis = visible_to_unit(results.pop('vis_img'), vi_path)
         else:
             vi_path = results['vi_path']
-            vis = load_visible(vi_path)
+            vis = load_visible(vi_path, self.backend_args)
         if ir.shape[:2] != vis.shape[:2]:
             raise ValueError(
                 f'infrared and visible images differ in size: {ir_path} is '
@@ -147,4 +157,5 @@ class LoadIRVisPair(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(ir_normalize={self.ir_normalize!r})'
+        return (f'{self.__class__.__name__}(ir_normalize={self.ir_normalize!r}, '
+                f'backend_args={self.backend_args!r})')
