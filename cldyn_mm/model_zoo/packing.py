@@ -40,21 +40,8 @@ def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """``(state_dict, meta)`` of an MMEngine checkpoint or a bare state dict, loaded safely
     (``weights_only``, with MMEngine's logging classes allowed). A ``module.`` prefix (DDP)
     is removed."""
-    from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    allow_mmengine_checkpoints()
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise ValueError(f'{path} is not a loadable checkpoint: {e}') from e
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f'{path} holds no state dict of tensors')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    meta = meta if isinstance(meta, dict) else {}
-    return state, meta
+    from cldyn_mm.utils.checkpoint import read_checkpoint
+    return read_checkpoint(path)
 
 
 def select_prefix(state: Dict[str, torch.Tensor],

@@ -13,8 +13,10 @@ else. A checkpoint
 that needs anything else is still refused by torch; loading it requires the explicit opt-in
 :func:`trusted_load` (``--trust-checkpoint`` in the tools), which names the file in a warning.
 """
+import os.path as osp
 import pickle
 import warnings
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -85,3 +87,47 @@ def trust_checkpoints_globally() -> None:
     warnings.warn('--trust-checkpoint: checkpoints are loaded with weights_only=False in this '
                   'run. Only use it for files you made or trust.')
     os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+
+
+def read_checkpoint(path: str,
+                    what: str = 'checkpoint',
+                    prefix: Optional[str] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """``(state_dict, meta)`` of an MMEngine checkpoint or a bare state dict, loaded safely.
+
+    The one way this project reads weights from a file: ``weights_only=True`` with MMEngine's
+    logging classes allowlisted (:func:`allow_mmengine_checkpoints`); a ``module.`` prefix
+    (DDP) is removed; with ``prefix`` only the keys under it are kept, without it.
+
+    Args:
+        path (str): The checkpoint file.
+        what (str): What the file is for, named in errors (e.g. ``'vfn_checkpoint'``).
+        prefix (str, optional): Keep only the keys starting with it (stripped).
+
+    Returns:
+        tuple: ``state_dict`` (str -> Tensor) and ``meta`` (the checkpoint's ``meta`` dict,
+        empty when it has none).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a checkpoint that loads safely, no state dict of tensors, or nothing
+            under ``prefix``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    allow_mmengine_checkpoints()
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise ValueError(f'{what} {path} is not a checkpoint that loads safely '
+                         f'(weights_only=True): {e}') from e
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f'{what} {path} holds no state dict of tensors')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not state:
+            raise ValueError(f'{what} {path} has no weights under {prefix!r}')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return state, meta if isinstance(meta, dict) else {}

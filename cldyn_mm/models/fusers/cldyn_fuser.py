@@ -1,14 +1,12 @@
 """CLDyN compensated fusion: the frozen VFN with an RSC chain per modality (spec section 3)."""
 import copy
-import os.path as osp
 from typing import Dict, List, Optional
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
-from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
+from cldyn_mm.utils.checkpoint import read_checkpoint
 from ..fusion.a2si import task_sequence
 from .base_fuser import BaseFuser
 
@@ -22,17 +20,7 @@ def load_vfn_state_dict(path: str) -> Dict[str, Tensor]:
     ``state_dict`` keys that start with ``fusion_net.`` are returned without that prefix.
     Loaded with ``weights_only=True`` (MMEngine's logging classes allowlisted).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'vfn_checkpoint not found: {path}')
-    allow_mmengine_checkpoints()
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the file name
-        raise RuntimeError(f'cannot load vfn_checkpoint {path} safely (weights_only=True): '
-                           f'{e}') from e
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'vfn_checkpoint {path} holds no state dict')
+    state, _ = read_checkpoint(path, 'vfn_checkpoint')
     vfn_state = {k[len(VFN_PREFIX):]: v for k, v in state.items() if k.startswith(VFN_PREFIX)}
     if not vfn_state:
         raise ValueError(f'vfn_checkpoint {path} has no "{VFN_PREFIX}*" weights; expected a '

@@ -5,7 +5,6 @@ B, G, R + infrared, packed by ``PackPairedDetInputs`` / ``PackPairedSegInputs``)
 according to ``mode`` and hand the fused RGB image in [0, 1] to a task adapter's ``predict``,
 so that mmdet's / mmseg's metrics evaluate the predictions unchanged in MMEngine's test loop.
 """
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -16,7 +15,7 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from cldyn_mm.structures import FusionDataSample, prediction_sample
-from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
+from cldyn_mm.utils.checkpoint import read_checkpoint
 from ..data_preprocessors.paired_data_preprocessor import PairedDataPreprocessor
 
 FUSION_MODES = ('vis', 'ir', 'vfn', 'cldyn')
@@ -34,14 +33,7 @@ def load_fuser_state_dict(path: str) -> Dict[str, Tensor]:
 
     A checkpoint of a model that holds the fuser as ``fuser`` (a closed-loop run,
     ``ClosedLoopCLDyN``; a fused task wrapper) gives its ``fuser.*`` part."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'fuser_checkpoint not found: {path}')
-    allow_mmengine_checkpoints()
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'fuser_checkpoint {path} holds no state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state, _ = read_checkpoint(path, 'fuser_checkpoint')
     if any(k.startswith('fuser.') for k in state):
         # a checkpoint of a model holding the fuser as `fuser` (ClosedLoopCLDyN, the fused
         # task wrappers): its fuser part

@@ -13,7 +13,6 @@ wrappers directly (``tools/test.py CONFIG CKPT``). For a task adapter's ``checkp
 argument (strict loading of the bare network), convert it with
 :func:`export_task_checkpoint` (keys ``adapter.model.`` stripped, fuser dropped).
 """
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -22,7 +21,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
-from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints
+from cldyn_mm.utils.checkpoint import read_checkpoint
 from .fused_task_model import (build_frozen_fuser, check_adapter_task, load_fuser_weights,
                                plain_image)
 
@@ -68,25 +67,10 @@ def export_task_checkpoint(src: str, dst: str, prefix: str = TASK_PREFIX) -> Dic
     """Write the task network of a trainer checkpoint ``src`` as a checkpoint ``dst`` that a
     frozen task adapter loads strictly (``MMDetTaskAdapter(checkpoint=dst)``): the keys under
     ``prefix`` with it stripped; ``meta`` (``dataset_meta``) is kept. Returns the state dict."""
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'checkpoint not found: {src}')
-    allow_mmengine_checkpoints()
-    ckpt = torch.load(src, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{src} holds no state dict')
-    out = {}
-    for key, value in state.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-        if key.startswith(prefix):
-            out[key[len(prefix):]] = value
-    if not out:
-        raise ValueError(f'{src} has no keys under {prefix!r} (not a fused task trainer '
-                         'checkpoint?)')
+    out, meta = read_checkpoint(src, 'fused task trainer checkpoint', prefix=prefix)
     new = dict(state_dict=out)
-    if isinstance(ckpt.get('meta'), dict):
-        new['meta'] = ckpt['meta']
+    if meta:
+        new['meta'] = meta
     torch.save(new, dst)
     return out
 
