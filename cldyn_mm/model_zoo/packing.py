@@ -19,6 +19,8 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
+from cldyn_mm.utils.checkpoint import read_checkpoint
+
 __all__ = [
     'HALF_MIN_NUMEL', 'read_state_dict', 'select_prefix', 'to_half', 'file_sha256', 'collect_parts',
     'complete_for_model', 'save_packed'
@@ -36,12 +38,8 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """``(state_dict, meta)`` of an MMEngine checkpoint or a bare state dict, loaded safely
-    (``weights_only``, with MMEngine's logging classes allowed). A ``module.`` prefix (DDP)
-    is removed."""
-    from cldyn_mm.utils.checkpoint import read_checkpoint
-    return read_checkpoint(path)
+#: ``(state_dict, meta)`` of a checkpoint file, read safely (the project's one reader)
+read_state_dict = read_checkpoint
 
 
 def select_prefix(state: Dict[str, torch.Tensor],

@@ -1,6 +1,6 @@
 # CLDyN closed loop on the generated demo data (tools/dataset_converters/make_demo_data.py),
-# task 'seg': the same
-# bases as the real-data configs with the demo dataset, and a schedule that runs on a CPU.
+# task 'seg': the same bases as the real-data configs with the demo dataset, and a schedule
+# that runs on a CPU.
 #   python tools/train.py configs/demo/cldyn_demo_seg.py --cfg-options \
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.seg.checkpoint=TASK.pth
 # tools/run_demo_pipeline.py runs the whole chain (VFN, task network, this, evaluation).

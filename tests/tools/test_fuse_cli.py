@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmdet.evaluation.functional import bbox_overlaps
 from mmengine.config import Config
 
+from cldyn_mm.datasets import MSRSDetDataset
 from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -168,25 +170,6 @@ def test_no_model_argument_fuses_real_pairs_with_the_shipped_vfn(shared_data, tm
         assert abs((y - vy)[~hot].mean()) < 8, s
 
 
-def _yolo_boxes(path, width, height):
-    """(class, x1, y1, x2, y2) of a YOLO label file (class cx cy w h, normalised)."""
-    boxes = []
-    for line in open(path).read().split('\n'):
-        if line.strip():
-            c, cx, cy, w, h = line.split()
-            cx, w = float(cx) * width, float(w) * width
-            cy, h = float(cy) * height, float(h) * height
-            boxes.append((int(c), cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-    return boxes
-
-
-def _iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def test_shipped_cldyn_model_fuses_for_its_detector_and_writes_its_boxes(shared_data, tmp_path):
     """`tools/fuse.py cldyn_rtmdet-tiny_msrs ... --pred-out p.json` on two real MSRS val pairs (a
     real process): the task-customized fusion differs from the plain VFN fusion, and the COCO
@@ -194,10 +177,13 @@ def test_shipped_cldyn_model_fuses_for_its_detector_and_writes_its_boxes(shared_
     objects."""
     root = shared_data / 'det' / 'MSRS'
     stems = ['00004N', '00204D']
-    for m in ('ir', 'vi'):
-        (tmp_path / m).mkdir()
+    for m in ('ir', 'vi', 'labels_yolo/fusion'):
+        (tmp_path / m).mkdir(parents=True)
         for s in stems:
-            (tmp_path / m / f'{s}.png').symlink_to(root / m / f'{s}.png')
+            name = f'{s}.txt' if m.startswith('labels') else f'{s}.png'
+            (tmp_path / m / name).symlink_to(root / m / name)
+    (tmp_path / 'classes.txt').symlink_to(root / 'classes.txt')
+    truth = {d['stem']: d for d in MSRSDetDataset(data_root=str(tmp_path), test_mode=True)}
 
     def fuse(*args):
         command = [sys.executable, osp.join(REPO, 'tools', 'fuse.py'), *args]
@@ -217,15 +203,12 @@ def test_shipped_cldyn_model_fuses_for_its_detector_and_writes_its_boxes(shared_
         assert np.abs(cldyn - vfn).mean() > 1.0, s
         mine = [r for r in records if r['image_id'] == s]
         assert all(r['category_id'] in (0, 1, 2) and 0 <= r['score'] <= 1 for r in mine)
-        found = 0
-        gts = _yolo_boxes(root / 'labels_yolo' / 'fusion' / f'{s}.txt', 640, 480)
-        for c, *gt in gts:
-            for r in mine:
-                x, y, w, h = r['bbox']
-                box = (x, y, x + w, y + h)
-                if r['score'] >= 0.3 and r['category_id'] == c and _iou(gt, box) >= 0.5:
-                    found += 1
-                    break
+        gts = truth[s]['instances']
+        sure = [r for r in mine if r['score'] >= 0.3]
+        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (r['bbox'] for r in sure)])
+        iou = bbox_overlaps(np.array([g['bbox'] for g in gts]), boxes.reshape(-1, 4))
+        same_class = np.array([[g['bbox_label'] == r['category_id'] for r in sure] for g in gts])
+        found = int(((iou >= 0.5) & same_class.reshape(iou.shape)).any(axis=1).sum())
         # measured: the near pedestrian of 00004N and the near car of 00204D (1 of 5 and 1 of 8
         # labelled objects at score >= 0.3: a weak CPU-trained detector, docs/model_zoo.md)
         assert found >= 1, (s, found, len(gts))
