@@ -11,8 +11,9 @@ the table and the others still run):
   bf16 autocast, batch 1 and 16, 640x480 -> pairs/s and peak memory;
 * ``closed_loop``: ``benchmarks/bench_closed_loop.py`` on the device (with ``--amp`` on CUDA):
   s/iteration of the closed-loop step, before / after, det and seg, batch 4;
-* ``train``: 20 closed-loop iterations of ``configs/demo/cldyn_demo_seg.py`` through
-  ``tools/train.py`` (``--amp`` on CUDA) on generated demo data -> s/iteration.
+* ``train``: 20 closed-loop iterations of
+  ``configs/cldyn/cldyn_segformer-b0_1xb4-200_demo.py`` through ``tools/train.py`` (``--amp``
+  on CUDA) on generated demo data -> s/iteration.
 
 The table goes to stdout and, with ``--out`` (default: ``$OUT`` when set), to
 ``DIR/gpu_check.md`` together with each step's log. ``--quick`` shrinks every step (tiny
@@ -134,7 +135,7 @@ def build_steps(args, work: str) -> Dict[str, dict]:
     demo = osp.join(work, 'demo')
     iters = 2 if quick else 20
     train = [
-        py, 'tools/train.py', 'configs/demo/cldyn_demo_seg.py', '--work-dir',
+        py, 'tools/train.py', 'configs/cldyn/cldyn_segformer-b0_1xb4-200_demo.py', '--work-dir',
         osp.join(work, 'train'), '--cfg-options', f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters + 1}', 'default_hooks.logger.interval=1',
         f'default_hooks.checkpoint.interval={iters + 1}',
@@ -198,7 +199,7 @@ def report(results: Dict[str, StepResult], args, work: str) -> str:
         spi = parse_train(scalars[-1] if scalars else '')
         lines += [
             '', '## Closed-loop training through tools/train.py', '',
-            f"configs/demo/cldyn_demo_seg.py, {'2' if args.quick else '20'} "
+            f"configs/cldyn/cldyn_segformer-b0_1xb4-200_demo.py, {'2' if args.quick else '20'} "
             f"iterations{' with --amp' if args.device.startswith('cuda') else ''}: " +
             (f'{spi:.3f} s/iteration' if spi is not None else 'no timing logged')
         ]

@@ -5,17 +5,8 @@
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.seg.checkpoint=SEG.pth \
 #       train_dataloader.seg.dataset.data_root=data/FMB/ \
 #       val_dataloader.seg.dataset.data_root=data/FMB/
-_base_ = ['./_base_/datasets/fmb_seg.py', './_base_/closed_loop/seg_task.py']
-
-model = dict(tasks=dict(seg=dict(model_overrides=dict(decode_head=dict(num_classes=15)))))
-
-train_dataloader = dict(_delete_=True, seg={{_base_.train_dataloader}})
-val_dataloader = dict(_delete_=True, seg={{_base_.val_dataloader}})
-val_evaluator = dict(_delete_=True, seg={{_base_.val_evaluator}})
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+_base_ = ['./_base_/closed_loop/fmb_seg.py']
 
 # 50 epochs of the 1,220 FMB training pairs at batch 4
 train_cfg = dict(max_iters=15250, val_interval=1525)
-default_hooks = dict(
-    checkpoint=dict(interval=1525), best_checkpoint=dict(indicators=dict(seg='mIoU')))
+default_hooks = dict(checkpoint=dict(interval=1525))

@@ -7,17 +7,8 @@
 #       train_dataloader.det.dataset.data_root=data/M3FD/ \
 #       val_dataloader.det.dataset.data_root=data/M3FD/
 # Splits: train_dataloader.det.dataset.ann_file=<stem list> (see docs/task_datasets.md).
-_base_ = ['./_base_/datasets/m3fd_det.py', './_base_/closed_loop/det_task.py']
-
-model = dict(tasks=dict(det=dict(model_overrides=dict(bbox_head=dict(num_classes=6)))))
-
-train_dataloader = dict(_delete_=True, det={{_base_.train_dataloader}})
-val_dataloader = dict(_delete_=True, det={{_base_.val_dataloader}})
-val_evaluator = dict(_delete_=True, det={{_base_.val_evaluator}})
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+_base_ = ['./_base_/closed_loop/m3fd_det.py']
 
 # 50 epochs of ~3,360 training pairs (80 % of 4,200) at batch 4
 train_cfg = dict(max_iters=42000, val_interval=2000)
-default_hooks = dict(
-    checkpoint=dict(interval=2000), best_checkpoint=dict(indicators=dict(det='pascal_voc/mAP')))
+default_hooks = dict(checkpoint=dict(interval=2000))

@@ -6,23 +6,8 @@
 #       model.fuser.vfn_checkpoint=VFN.pth model.tasks.sod.checkpoint=SOD.pth \
 #       train_dataloader.sod.dataset.data_root=data/VT5000/ \
 #       val_dataloader.sod.dataset.data_root=data/VT5000/
-_base_ = ['./_base_/datasets/vt5000_sod.py', './_base_/closed_loop/sod_task.py']
+_base_ = ['./_base_/closed_loop/vt5000_sod.py']
 
-# batch 4 (spec; the dataset base trains saliency networks at 8)
-train_dataloader = dict(
-    _delete_=True,
-    sod=dict(
-        batch_size=4,
-        num_workers=2,
-        persistent_workers=True,
-        sampler=dict(type='DefaultSampler', shuffle=True),
-        dataset={{_base_.train_dataloader.dataset}}))
-val_dataloader = dict(_delete_=True, sod={{_base_.val_dataloader}})
-val_evaluator = dict(_delete_=True, sod={{_base_.val_evaluator}})
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
-
-# 50 epochs of 2,500 training pairs at batch 4
+# 50 epochs of the 2,500 VT5000 training pairs at batch 4
 train_cfg = dict(max_iters=31250, val_interval=3125)
-default_hooks = dict(
-    checkpoint=dict(interval=3125), best_checkpoint=dict(indicators=dict(sod='sod/MAE')))
+default_hooks = dict(checkpoint=dict(interval=3125))

@@ -18,8 +18,8 @@ import pytest
 from mmengine.config import Config
 
 import cldyn_mm
-from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.mim import mim_dir
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
@@ -87,7 +87,7 @@ def test_installed_package_carries_the_mim_folder():
     mim = Path(mim_dir())
     assert Path(cldyn_mm.__file__).parent / '.mim' == mim
     for rel in ('model-index.yml', 'configs/vfn/vfn_1xb8-200_demo.py',
-                'configs/demo/cldyn_demo_det.py', 'tools/train.py'):
+                'configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_demo.py', 'tools/train.py'):
         assert (mim / rel).is_file(), f'{mim / rel} missing: reinstall cldyn_mm (pip install -e .)'
         assert (mim / rel).read_bytes() == (REPO / rel).read_bytes(), rel
 
@@ -167,7 +167,7 @@ def write_cldyn_det_config(folder: Path, root: str) -> Path:
         "_base_ = ['mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py']\n"
         "model = dict(bbox_head=dict(num_classes=3))  # person, car, sign\n")
     path = folder / 'my_cldyn_det.py'
-    path.write_text(f"""_base_ = ['cldyn_mm::demo/cldyn_demo_det.py']
+    path.write_text(f"""_base_ = ['cldyn_mm::cldyn/cldyn_rtmdet-tiny_1xb4-200_demo.py']
 root = {root!r}
 model = dict(tasks=dict(det=dict(config='{{{{fileDirname}}}}/my_rtmdet.py')))
 loader = dict(num_workers=0, persistent_workers=False)

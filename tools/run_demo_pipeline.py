@@ -6,13 +6,14 @@ Stages (each writes under the work dir, resumes an interrupted run and is skippe
 
 1. ``data``: the demo data (tools/dataset_converters/make_demo_data.py; reused when complete).
 2. ``vfn``: VFN trained without labels (configs/vfn/vfn_1xb8-200_demo.py).
-3. ``task``: the task network trained on VFN-fused images (configs/tasks/
-   demo_<task>_train_fused.py), exported as a frozen task network (``task_net.pth``).
+3. ``task``: the task network trained on VFN-fused images (configs/fused_task/
+   <network>_fused_1xb4-2k_demo.py), exported as a frozen task network (``task_net.pth``).
 4. ``closed_loop``: RSC + bank trained through the frozen VFN and task network with the
-   reward-penalty loss (configs/demo/cldyn_demo_<task>.py); ``best.pth`` by the spec's rule.
+   reward-penalty loss (configs/cldyn/cldyn_<network>_1xb4-200_demo.py); ``best.pth`` by the
+   spec's rule.
 5. ``eval``: the frozen task network on the validation images given as VIS only, IR only, VFN
-   fusion and CLDyN fusion (configs/tasks/demo_<task>_fused.py, modes vis / ir / vfn /
-   cldyn), plus fusion metrics of the VFN and CLDyN images; the table is printed and written
+   fusion and CLDyN fusion (configs/fused_task/<network>_fused-eval_demo.py, modes vis / ir /
+   vfn / cldyn), plus fusion metrics of the VFN and CLDyN images; the table is printed and written
    to ``results.md`` / ``results.json``.
 
 The configs are the repository's, with the data pipelines' image sizes multiplied by
@@ -33,8 +34,7 @@ from typing import Dict, Optional
 
 from mmengine.config import Config, DictAction
 
-from cldyn_mm.utils.run_config import (limit_datasets, main_process_loaders, rescale_pipelines,
-                                       set_data_root)
+from cldyn_mm.testing import limit_datasets, main_process_loaders, rescale_pipelines, set_data_root
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {
@@ -43,6 +43,9 @@ TASKS = {
     'det': (['coco/bbox_mAP', 'coco/bbox_mAP_50'], False),
     'sod': (['sod/maxF', 'sod/MAE', 'sod/S'], False),
 }
+# task: its network's name in the configs of the stages (configs/fused_task/<network>_fused_*,
+# configs/cldyn/cldyn_<network>_*)
+NETWORKS = {'det': 'rtmdet-tiny', 'seg': 'segformer-b0', 'sod': 'sod-r18-fpn'}
 FUSION_METRICS = ['EN', 'SD', 'SF', 'MI', 'Qabf', 'SSIM']
 MODES = ('vis', 'ir', 'vfn', 'cldyn')
 STAGES = ('data', 'vfn', 'task', 'closed_loop', 'eval')
@@ -160,7 +163,7 @@ class Pipeline:
 
     # stages -------------------------------------------------------------------------
     def data(self) -> None:
-        from cldyn_mm.datasets.demo import generate_demo_dataset
+        from cldyn_mm.testing.demo_data import generate_demo_dataset
         meta = generate_demo_dataset(self.args.data_root)
         print(f'[data] {self.args.data_root}: {meta["num_train"]} train + {meta["num_val"]} val '
               f'pairs, {meta["size"][0]}x{meta["size"][1]}')
@@ -179,7 +182,7 @@ class Pipeline:
         from cldyn_mm.models.task_wrappers import export_task_checkpoint
         a = self.args
         cfg = stage_config(
-            f'configs/tasks/demo_{self.task}_train_fused.py', a, {
+            f'configs/fused_task/{NETWORKS[self.task]}_fused_1xb4-2k_demo.py', a, {
                 'model.fuser_checkpoint':
                 vfn_ckpt,
                 'model.mode':
@@ -215,7 +218,7 @@ class Pipeline:
         a = self.args
         t = self.task
         cfg = stage_config(
-            f'configs/demo/cldyn_demo_{t}.py', a, {
+            f'configs/cldyn/cldyn_{NETWORKS[t]}_1xb4-200_demo.py', a, {
                 'model.fuser.vfn_checkpoint': vfn_ckpt,
                 f'model.tasks.{t}.checkpoint': task_ckpt,
                 f'train_dataloader.{t}.batch_size': a.cl_batch,
@@ -241,7 +244,8 @@ class Pipeline:
                 'experiment_name': f'eval_{mode}',
                 'visualizer.name': f'visualizer_eval_{mode}'
             }
-            cfg = stage_config(f'configs/tasks/demo_{self.task}_fused.py', self.args, options)
+            cfg = stage_config(f'configs/fused_task/{NETWORKS[self.task]}_fused-eval_demo.py',
+                               self.args, options)
             evaluators = [cfg.test_evaluator.to_dict()] if isinstance(
                 cfg.test_evaluator, dict) else list(cfg.test_evaluator)
             if mode in ('vfn', 'cldyn'):

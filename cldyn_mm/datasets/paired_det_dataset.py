@@ -25,7 +25,7 @@ from mmdet.datasets import BaseDetDataset, CocoDataset, XMLDataset
 from mmengine.fileio import load
 
 from cldyn_mm.registry import DATASETS
-from .demo import DEMO_DET_CLASSES, DEMO_DET_PALETTE
+from .demo_metainfo import DEMO_DET_CLASSES, DEMO_DET_PALETTE
 from .paired_image_dataset import IMAGE_EXTENSIONS, list_images, resolve_pair_folders
 from .task_utils import (check_box, collect_pairs, find_subdir, image_size, list_label_files,
                          require_labels)
@@ -169,7 +169,7 @@ class PairedCocoDetDataset(CocoDataset):
 
 @DATASETS.register_module()
 class DemoDetDataset(PairedCocoDetDataset):
-    """The synthetic demo data (``cldyn_mm.datasets.demo``): ``annotations/{train,val}.json``,
+    """The synthetic demo data (``cldyn_mm.testing.demo_data``): ``annotations/{train,val}.json``,
     pairs in ``ir/`` and ``vi/``; classes person, car, sign."""
 
     METAINFO = dict(classes=DEMO_DET_CLASSES, palette=list(DEMO_DET_PALETTE))

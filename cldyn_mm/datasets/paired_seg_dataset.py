@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 from mmseg.datasets import BaseSegDataset
 
 from cldyn_mm.registry import DATASETS
-from .demo import DEMO_SEG_CLASSES, DEMO_SEG_PALETTE
+from .demo_metainfo import DEMO_SEG_CLASSES, DEMO_SEG_PALETTE
 from .paired_image_dataset import IMAGE_EXTENSIONS
 from .task_utils import collect_pairs, find_subdir, list_label_files, require_labels
 

@@ -8,6 +8,6 @@
 #   python tools/test.py configs/cldyn/cldyn_rtmdet-tiny_1xb4-200_msrs.py \
 #       cldyn_mm/model_zoo/weights/cldyn_rtmdet-tiny_msrs.pth [--cfg-options model.mode=vfn]
 # Made by tools/experiments/train_zoo.sh --pack.
-_base_ = ['../experiments/msrs_det/det_eval.py']
+_base_ = ['../experiments/msrs_det/rtmdet-tiny_fused-eval_msrs.py']
 
 model = dict(mode='cldyn')

@@ -15,9 +15,9 @@ from cldyn_mm.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
 CLDYN_CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
-DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
-SEG_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_seg_fused.py')
-SOD_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_sod_fused.py')
+DET_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'rtmdet-tiny_fused-eval_demo.py')
+SEG_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'segformer-b0_fused-eval_demo.py')
+SOD_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'sod-r18-fpn_fused-eval_demo.py')
 # a random-init RTMDet scores below mmdet's threshold: keep every box (as the wrapper tests);
 # the test pipeline's Resize (320 x 256) shrunk to the test images' size, for speed
 DET_OPTIONS = {

@@ -1,5 +1,6 @@
 """configs/_base_/datasets task configs: parse, build train and test datasets with an
-overridden data_root, run one sample through each pipeline, build the evaluators."""
+overridden data_root, run one sample through each pipeline, build the evaluators. The bases
+name their parts by task (``det_train_dataloader``, ``seg_val_evaluator``, ...)."""
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ from mmengine.registry import DATASETS, METRICS
 from task_data_helpers import make_fmb_layout, make_seg_layout, make_vt_layout
 
 import cldyn_mm.evaluation.metrics.sod_metric  # noqa: F401  (registers SODMetric)
-from cldyn_mm.datasets.demo import generate_demo_dataset
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'datasets'
 
@@ -26,6 +27,19 @@ def roots(tmp_path_factory):
     vt5000 = make_vt_layout(base / 'vt5000')
     vt821 = make_vt_layout(base / 'vt821', split_dirs=('', ))
     return dict(demo=demo, msrs_seg=msrs, fmb=fmb, vt5000=vt5000, vt821=vt821)
+
+
+def load(name: str) -> Config:
+    """A dataset base with its parts under the mmdet names (train_dataloader, test_dataloader,
+    val_evaluator), read from the task-keyed ones."""
+    cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+    key = name.rsplit('_', 1)[1]
+    return Config(
+        dict(
+            train_dataloader=cfg[f'{key}_train_dataloader'],
+            test_dataloader=cfg[f'{key}_val_dataloader'],
+            val_evaluator=cfg[f'{key}_val_evaluator'],
+            best_indicator=cfg[f'{key}_best_indicator']))
 
 
 def _check(cfg: Config, train_root, test_root, task: str, test_overrides=None) -> None:
@@ -61,27 +75,27 @@ def _check(cfg: Config, train_root, test_root, task: str, test_overrides=None) -
     ('vt5000_sod', 'seg', 'vt5000'),
 ])
 def test_config_on_synthetic_data(roots, name, task, root):
-    cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+    cfg = load(name)
     _check(cfg, roots[root], roots[root], task)
     METRICS.build(cfg.val_evaluator)
 
 
 @pytest.mark.parametrize('name', ['vt821_sod', 'vt1000_sod'])
 def test_vt_test_configs(roots, name):
-    cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+    cfg = load(name)
     assert cfg.test_dataloader.dataset.split == ''
     _check(cfg, roots['vt5000'], roots['vt821'], 'seg')
 
 
 def test_paired_coco_config(roots):
-    cfg = Config.fromfile(str(CONFIG_DIR / 'paired_coco_det.py'))
+    cfg = load('paired_coco_det')
     _check(cfg, roots['demo'], roots['demo'], 'det')
     METRICS.build(dict(cfg.val_evaluator, ann_file=str(roots['demo'] / 'annotations' / 'val.json')))
 
 
 @pytest.mark.parametrize('name,sub', [('msrs_det', 'MSRS'), ('m3fd_det', 'M3FD')])
 def test_detection_configs_on_shared_data(shared_data, name, sub):
-    cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+    cfg = load(name)
     root = shared_data / 'det' / sub
     _check(cfg, root, root, 'det')
     METRICS.build(cfg.val_evaluator)
@@ -109,11 +123,24 @@ def _predict_ground_truth(sample, task):
 def test_config_evaluators_accept_the_packed_samples(roots, name, task, key, expect):
     """Perfect predictions score perfectly: the packed ground truth (boxes at the original
     size, img_id, instances; label maps) is what mmdet's / mmseg's / our metrics expect."""
-    cfg = Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+    cfg = load(name)
     dcfg = dict(cfg.test_dataloader.dataset, data_root=str(roots['demo']))
     ds = DATASETS.build(dcfg)
-    metric = METRICS.build(cfg.test_evaluator)
+    metric = METRICS.build(cfg.val_evaluator)
     metric.dataset_meta = ds.metainfo
     metric.process({}, [_predict_ground_truth(ds[i]['data_samples'], task) for i in range(len(ds))])
     res = metric.evaluate(len(ds))
     assert res[key] == pytest.approx(expect)
+    assert cfg.best_indicator in res  # the closed loop's best.pth reads this key
+
+
+def test_a_detection_a_segmentation_and_a_saliency_base_compose(tmp_path):
+    """The multi-task closed loop inherits one dataset base per task: their keys must not
+    collide (MMEngine refuses a key defined in two bases)."""
+    cfg_file = tmp_path / 'three.py'
+    bases = [str(CONFIG_DIR / f'{n}.py') for n in ('m3fd_det', 'fmb_seg', 'vt5000_sod')]
+    cfg_file.write_text(f'_base_ = {bases!r}\n')
+    cfg = Config.fromfile(str(cfg_file))
+    assert cfg.det_train_dataloader.dataset.type == 'M3FDDataset'
+    assert cfg.seg_val_dataloader.dataset.type == 'FMBSegDataset'
+    assert cfg.sod_val_evaluator.type == 'SODMetric'

@@ -12,7 +12,7 @@ from task_data_helpers import (OBJECTS, make_fmb_layout, make_m3fd_layout, make_
 from cldyn_mm.datasets import (DemoDetDataset, DemoSegDataset, DemoSODDataset, FMBSegDataset,
                                M3FDDataset, MSRSDetDataset, MSRSSegDataset, PairedCocoDetDataset,
                                PairedYOLODetDataset, VTSODDataset)
-from cldyn_mm.datasets.demo import generate_demo_dataset
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 DET_PIPE = [
     dict(type='LoadIRVisPair'),

@@ -267,8 +267,10 @@ def test_cli_checkpoint_that_does_not_fit_and_other_models(tmp_path, capsys):
     assert cli([CLDYN_CONFIG, str(ckpt), '--out', out]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'does not fit the model of the config (CLDyNFuser)' in err[0]
-    assert cli([osp.join(REPO, 'configs', 'demo', 'cldyn_demo_det.py'),
-                str(ckpt), '--out', out]) == 1
+    assert cli([
+        osp.join(REPO, 'configs', 'cldyn', 'cldyn_rtmdet-tiny_1xb4-200_demo.py'),
+        str(ckpt), '--out', out
+    ]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model type 'ClosedLoopCLDyN' cannot be exported" in err[0]
     assert not osp.exists(out)

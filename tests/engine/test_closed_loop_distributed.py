@@ -107,7 +107,7 @@ def _load(path):
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    from cldyn_mm.datasets.demo import generate_demo_dataset
+    from cldyn_mm.testing.demo_data import generate_demo_dataset
     root = tmp_path_factory.mktemp('cl_dist')
     data = root / 'data'
     generate_demo_dataset(str(data), num_train=6, num_val=1, size=(64, 64), seed=0)

@@ -1,4 +1,4 @@
-"""The closed loop as an MMEngine run: configs/demo/cldyn_demo_*.py through Runner on a few
+"""The closed loop as an MMEngine run: configs/cldyn/cldyn_*_demo.py through Runner on a few
 tiny generated demo pairs (96x64, pipelines scaled by 0.3, random task networks).
 
 Covers: logging of the per-task values, validation in cldyn mode with ``<task>/`` metrics,
@@ -13,8 +13,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from cldyn_mm.datasets.demo import generate_demo_dataset
-from cldyn_mm.utils.run_config import main_process_loaders, rescale_pipelines, set_data_root
+from cldyn_mm.testing import main_process_loaders, rescale_pipelines, set_data_root
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINED = ('fuser.rsc_ir.', 'fuser.rsc_vis.', 'fuser.bank.')
@@ -28,7 +28,7 @@ def demo_root(tmp_path_factory) -> str:
 
 
 def demo_cfg(name: str, root: str, work_dir: Path, **options) -> Config:
-    cfg = Config.fromfile(str(REPO / 'configs' / 'demo' / f'{name}.py'))
+    cfg = Config.fromfile(str(REPO / 'configs' / 'cldyn' / f'{name}.py'))
     keys = ('train_dataloader', 'val_dataloader', 'test_dataloader')
     rescale_pipelines({k: cfg[k] for k in keys}, 0.3)  # shared pipelines scaled once
     for key in keys:
@@ -57,11 +57,11 @@ def trained_state(path) -> dict:
 
 @pytest.fixture(scope='module')
 def seg_run(demo_root, tmp_path_factory):
-    """4 iterations of configs/demo/cldyn_demo_seg.py, checkpoints at 2 and 4."""
+    """4 iterations of configs/cldyn/cldyn_segformer-b0_1xb4-200_demo.py, checkpoints at 2 and 4."""
     work = tmp_path_factory.mktemp('cl_seg_a')
     runner = Runner.from_cfg(
         demo_cfg(
-            'cldyn_demo_seg', demo_root, work, **{
+            'cldyn_segformer-b0_1xb4-200_demo', demo_root, work, **{
                 'default_hooks.visualization.draw': True,
                 'default_hooks.visualization.draw_val': True
             }))
@@ -93,7 +93,7 @@ def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(seg_run, dem
     state equal those of the uninterrupted run (Gumbel noise and random augmentation on: the
     random states are restored from the checkpoint)."""
     cfg = demo_cfg(
-        'cldyn_demo_seg',
+        'cldyn_segformer-b0_1xb4-200_demo',
         demo_root,
         tmp_path / 'resumed',
         resume=True,
@@ -110,7 +110,7 @@ def test_resume_reaches_the_same_parameters_as_an_uninterrupted_run(seg_run, dem
 
 
 def test_three_task_config_runs_with_per_task_metrics(demo_root, tmp_path):
-    cfg = demo_cfg('cldyn_demo_multitask', demo_root, tmp_path / 'multi',
+    cfg = demo_cfg('cldyn_multitask_1xb4-200_demo', demo_root, tmp_path / 'multi',
                    **{'train_cfg.max_iters': 2})
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -126,7 +126,7 @@ def test_three_task_config_runs_with_per_task_metrics(demo_root, tmp_path):
 def test_empty_task_dataloader_is_an_error_before_training(demo_root, tmp_path):
     empty = tmp_path / 'empty.txt'
     empty.write_text('')
-    cfg = demo_cfg('cldyn_demo_seg', demo_root, tmp_path / 'empty',
+    cfg = demo_cfg('cldyn_segformer-b0_1xb4-200_demo', demo_root, tmp_path / 'empty',
                    **{'train_dataloader.seg.dataset.ann_file': str(empty)})
     runner = Runner.from_cfg(cfg)
     with pytest.raises(Exception, match=r'train_dataloader\.seg'):
@@ -136,7 +136,7 @@ def test_empty_task_dataloader_is_an_error_before_training(demo_root, tmp_path):
 
 def test_checkpoint_of_another_configuration_is_refused(seg_run, demo_root, tmp_path):
     cfg = demo_cfg(
-        'cldyn_demo_seg',
+        'cldyn_segformer-b0_1xb4-200_demo',
         demo_root,
         tmp_path / 'other',
         load_from=str(seg_run / 'iter_2.pth'),
@@ -154,7 +154,7 @@ def test_checkpoints_record_the_closed_loop_options_and_resume_refuses_others(
     assert options['clip_bank'] is False and options['freeze_prototypes'] is False
     assert options['cagrad_quadratic'] == 0.5 and options['clip_norm'] == 1.0
     cfg = demo_cfg(
-        'cldyn_demo_seg',
+        'cldyn_segformer-b0_1xb4-200_demo',
         demo_root,
         tmp_path / 'other_options',
         resume=True,

@@ -13,17 +13,17 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cldyn_mm  # noqa: F401
-from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.engine.hooks import TaskVisualizationHook
 from cldyn_mm.registry import DATASETS, MODELS, VISUALIZERS
 from cldyn_mm.structures import FusionDataSample
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 from cldyn_mm.visualization import FusedDetVisualizer, FusedSegVisualizer, to_uint8_rgb
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
-    'det': REPO / 'configs/tasks/demo_det_fused.py',
-    'seg': REPO / 'configs/tasks/demo_seg_fused.py',
-    'sod': REPO / 'configs/tasks/demo_sod_fused.py'
+    'det': REPO / 'configs/fused_task/rtmdet-tiny_fused-eval_demo.py',
+    'seg': REPO / 'configs/fused_task/segformer-b0_fused-eval_demo.py',
+    'sod': REPO / 'configs/fused_task/sod-r18-fpn_fused-eval_demo.py'
 }
 W, H, GAP = 128, 96, 4
 PANEL_FIELDS = ('ir_img', 'vis_img', 'vfn_img', 'cldyn_img')

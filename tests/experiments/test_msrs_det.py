@@ -44,7 +44,9 @@ def test_fixed_split_matches_the_shared_data(shared_data):
     assert set(train) | set(val) == stems
 
 
-@pytest.mark.parametrize('name', ['det_train.py', 'det_eval.py', 'vfn_msrs.py'])
+@pytest.mark.parametrize('name', [
+    'rtmdet-tiny_fused_1xb4-1200_msrs.py', 'rtmdet-tiny_fused-eval_msrs.py', 'vfn_1xb8-500_msrs.py'
+])
 def test_configs_use_the_split(name):
     cfg = Config.fromfile(str(CFG_DIR / name))
     val = cfg.val_dataloader.dataset

@@ -17,11 +17,11 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModule
 
 import cldyn_mm.evaluation.metrics.sod_metric  # noqa: F401  (registers SODMetric)
-from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.models.data_preprocessors import PairedDataPreprocessor
 from cldyn_mm.models.task_adapters import (BaseTaskAdapter, MMDetTaskAdapter, MMSegTaskAdapter,
                                            SaliencyIoULoss, SODTaskAdapter)
 from cldyn_mm.registry import DATASETS, METRICS, MODELS
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CFG_DIR = REPO / 'configs' / '_base_' / 'task_models'
@@ -135,7 +135,7 @@ def test_task_model_configs_compose_with_a_dataset_config(tmp_path):
     cfg_file.write_text(f'_base_ = {bases!r}\n')
     cfg = Config.fromfile(str(cfg_file))
     assert {key for _, key in CONFIGS.values()} <= set(cfg.keys())
-    assert 'train_dataloader' in cfg and 'model' not in cfg
+    assert 'det_train_dataloader' in cfg and 'model' not in cfg
 
 
 # ---------------------------------------------------------------- normalisation / geometry

@@ -1,5 +1,5 @@
 """Stage 1.5: TrainableFusedDetector / TrainableFusedSegmentor train mmdet / mmseg networks on
-fused images through MMEngine's Runner (configs/tasks/demo_*_train_fused.py); demo data,
+fused images through MMEngine's Runner (configs/fused_task/*_fused_1xb4-2k_demo.py); demo data,
 random-init networks, 2 iterations."""
 from pathlib import Path
 
@@ -10,13 +10,14 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cldyn_mm  # noqa: F401
-from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.models.task_wrappers import (TrainableFusedDetector, TrainableFusedSegmentor,
                                            export_task_checkpoint)
 from cldyn_mm.registry import DATASETS, MODELS
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = {t: REPO / f'configs/tasks/demo_{t}_train_fused.py' for t in ('det', 'seg', 'sod')}
+NETWORKS = {'det': 'rtmdet-tiny', 'seg': 'segformer-b0', 'sod': 'sod-r18-fpn'}
+CONFIGS = {t: REPO / f'configs/fused_task/{n}_fused_1xb4-2k_demo.py' for t, n in NETWORKS.items()}
 W, H = 128, 96
 ITERS = 2
 
@@ -74,7 +75,7 @@ def _params(module):
 def _batch(cfg, task):
     """A val batch (test pipeline, original size) of one image."""
     base = Config.fromfile(str(REPO / f'configs/_base_/datasets/demo_{task}.py'))
-    ds_cfg = base.val_dataloader.dataset
+    ds_cfg = base[f'{task}_val_dataloader'].dataset
     ds_cfg.data_root = cfg.train_dataloader.dataset.data_root
     with DefaultScope.overwrite_default_scope('cldyn_mm'):
         ds = DATASETS.build(ds_cfg)
@@ -136,7 +137,8 @@ def test_train_and_export(task, mode, demo_root, vfn_ckpt, tmp_path):
     keys = torch.load(ckpt, weights_only=False)['state_dict'].keys()
     assert all(k.startswith(('adapter.model.', 'adapter.feature_module.', 'fuser.'))
                for k in keys), sorted(keys)
-    wrapper_cfg = Config.fromfile(str(REPO / f'configs/tasks/demo_{task}_fused.py')).model
+    wrapper_cfg = Config.fromfile(
+        str(REPO / f'configs/fused_task/{NETWORKS[task]}_fused-eval_demo.py')).model
     wrapper = MODELS.build(dict(wrapper_cfg, mode='vis', task_adapter=cfg.model.task_adapter))
     wrapper_keys = set(wrapper.state_dict())
     assert {k for k in keys if not k.startswith('fuser.')} == wrapper_keys

@@ -1,5 +1,5 @@
 """FusedDetector / FusedSegmentor: frozen task networks evaluated on fused images through
-MMEngine's test loop (configs/tasks/demo_{det,seg,sod}_fused.py), tiny random networks, demo
+MMEngine's test loop (configs/fused_task/*_fused-eval_demo.py), tiny random networks, demo
 data."""
 import importlib.util
 import math
@@ -12,17 +12,17 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cldyn_mm  # noqa: F401
-from cldyn_mm.datasets.demo import generate_demo_dataset
 from cldyn_mm.models.task_adapters import BaseTaskAdapter
 from cldyn_mm.models.task_wrappers import (FUSION_MODES, FusedDetector, FusedSegmentor,
                                            FusedTaskDataPreprocessor)
 from cldyn_mm.registry import DATASETS, MODELS
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
-    'det': REPO / 'configs/tasks/demo_det_fused.py',
-    'seg': REPO / 'configs/tasks/demo_seg_fused.py',
-    'sod': REPO / 'configs/tasks/demo_sod_fused.py'
+    'det': REPO / 'configs/fused_task/rtmdet-tiny_fused-eval_demo.py',
+    'seg': REPO / 'configs/fused_task/segformer-b0_fused-eval_demo.py',
+    'sod': REPO / 'configs/fused_task/sod-r18-fpn_fused-eval_demo.py'
 }
 METRIC_KEYS = {
     'det': ('coco/bbox_mAP', 'coco/bbox_mAP_50'),

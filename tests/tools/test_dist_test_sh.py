@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
-from cldyn_mm.datasets.demo import generate_demo_dataset
+from cldyn_mm.testing.demo_data import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'dist_test.sh'

@@ -17,7 +17,7 @@ from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
-DET_CONFIG = osp.join(REPO, 'configs', 'tasks', 'demo_det_fused.py')
+DET_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'rtmdet-tiny_fused-eval_demo.py')
 DET_OPTIONS = [
     'model.mode=cldyn', 'model.task_adapter.model_overrides.test_cfg.score_thr=0.0',
     'model.task_adapter.model_overrides.test_cfg.min_bbox_size=-1',

@@ -11,7 +11,7 @@ from cldyn_mm.model_zoo.packing import HALF_MIN_NUMEL, read_state_dict
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'pack_zoo_model.py'
 VFN_CONFIG = REPO / 'configs' / 'vfn' / 'vfn_1xb8-200_demo.py'
-DET_CONFIG = REPO / 'configs' / 'tasks' / 'demo_det_fused.py'
+DET_CONFIG = REPO / 'configs' / 'fused_task' / 'rtmdet-tiny_fused-eval_demo.py'
 
 
 def load_tool():
@@ -113,7 +113,7 @@ def test_mistakes_end_with_one_line_and_keep_no_file(tool, tmp_path, capsys):
     one_error_line(capsys, "'nothing.'")
     # keys that do not fit the config: refused, nothing written
     assert tool.cli([str(DET_CONFIG), '--part', str(tmp_path / 'v.pth'), '--out', str(out)]) == 1
-    one_error_line(capsys, 'do not fit', 'demo_det_fused.py', 'missing', 'left over')
+    one_error_line(capsys, 'do not fit', 'rtmdet-tiny_fused-eval_demo.py', 'missing', 'left over')
     assert not out.exists()
     # a part that lacks weights of the model (here: the whole fuser) is refused too
     assert tool.cli(

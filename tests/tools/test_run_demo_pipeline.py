@@ -21,7 +21,7 @@ def load_tool():
 def test_stage_configs_are_scaled_rooted_and_loaded_in_process(tmp_path):
     tool = load_tool()
     args = tool.parse_args(['--data-root', str(tmp_path / 'd'), '--max-val', '3'])
-    cfg = tool.stage_config('configs/demo/cldyn_demo_seg.py', args,
+    cfg = tool.stage_config('configs/cldyn/cldyn_segformer-b0_1xb4-200_demo.py', args,
                             {'model.fuser.vfn_checkpoint': 'v.pth'})
     val = cfg.val_dataloader.seg
     assert val.dataset.data_root == str(tmp_path / 'd') + '/'

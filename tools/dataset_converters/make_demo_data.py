@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 import time
 
-from cldyn_mm.datasets.demo import generate_demo_dataset, render_contact_sheet
+from cldyn_mm.testing.demo_data import generate_demo_dataset, render_contact_sheet
 
 
 def parse_args(argv=None):

@@ -171,9 +171,9 @@ cfg_value() {  # cfg_value CONFIG EXPR  (EXPR in terms of the loaded config `c`)
     "$PY" -c "import sys; from mmengine.config import Config; c = Config.fromfile(sys.argv[1]); print($2)" "$1"
 }
 
-VFN_ITERS="${VFN_ITERS:-$(cfg_value "$CFG_DIR/vfn_msrs.py" c.train_cfg.max_iters)}"
-DET_ITERS="${DET_ITERS:-$(cfg_value "$CFG_DIR/det_train.py" c.train_cfg.max_iters)}"
-CL_CONFIG="$CFG_DIR/cldyn_msrs_det.py"
+VFN_ITERS="${VFN_ITERS:-$(cfg_value "$CFG_DIR/vfn_1xb8-500_msrs.py" c.train_cfg.max_iters)}"
+DET_ITERS="${DET_ITERS:-$(cfg_value "$CFG_DIR/rtmdet-tiny_fused_1xb4-1200_msrs.py" c.train_cfg.max_iters)}"
+CL_CONFIG="$CFG_DIR/cldyn_rtmdet-tiny_1xb4-150_msrs.py"
 CL_ITERS="${CL_ITERS:-$(cfg_value "$CL_CONFIG" c.train_cfg.max_iters)}"
 TRAIN_SPLIT="$WORK/splits/train.txt"
 VAL_SPLIT="$WORK/splits/val.txt"
@@ -281,9 +281,9 @@ if [ -n "$VFN_GIVEN" ]; then
 else
     VFN_CKPT="$(run_final vfn "$WORK/vfn/iter_${VFN_ITERS}.pth")"
     if has_stage vfn; then
-        train vfn "$CFG_DIR/vfn_msrs.py" "$WORK/vfn/iter_${VFN_ITERS}.pth" \
+        train vfn "$CFG_DIR/vfn_1xb8-500_msrs.py" "$WORK/vfn/iter_${VFN_ITERS}.pth" \
             $(data_opts "$DATA_ROOT" "$TRAIN_SPLIT" "$VAL_SPLIT") \
-            $(iter_opts vfn "$VFN_ITERS" "$CFG_DIR/vfn_msrs.py")
+            $(iter_opts vfn "$VFN_ITERS" "$CFG_DIR/vfn_1xb8-500_msrs.py")
         VFN_CKPT="$(run_final vfn)"
     fi
 fi
@@ -304,9 +304,9 @@ for mode in vfn vis ir seafusion; do
             [ -d "$DATA_ROOT/$SEAFUSION_DIR" ] || die "det_seafusion needs $DATA_ROOT/$SEAFUSION_DIR"
             extra=(model.mode=vis $(seafusion_opts train val test)) ;;
     esac
-    train "det_$mode" "$CFG_DIR/det_train.py" "$WORK/det_$mode/iter_${DET_ITERS}.pth" "${extra[@]}" \
+    train "det_$mode" "$CFG_DIR/rtmdet-tiny_fused_1xb4-1200_msrs.py" "$WORK/det_$mode/iter_${DET_ITERS}.pth" "${extra[@]}" \
         $(data_opts "$DATA_ROOT" "$TRAIN_SPLIT" "$VAL_SPLIT") \
-        $(iter_opts det "$DET_ITERS" "$CFG_DIR/det_train.py")
+        $(iter_opts det "$DET_ITERS" "$CFG_DIR/rtmdet-tiny_fused_1xb4-1200_msrs.py")
 done
 
 # ---------------------------------------------------------------- export
@@ -337,8 +337,8 @@ if has_stage closed_loop; then
 fi
 
 # ---------------------------------------------------------------- control (a): detector trained further
-# as many images as one closed-loop run: CL_ITERS iterations of batch 4 (det_train_further.py)
-MORE_CONFIG="$CFG_DIR/det_train_further.py"
+# as many images as one closed-loop run: CL_ITERS iterations of batch 4 (rtmdet-tiny_fused-further_1xb4-150_msrs.py)
+MORE_CONFIG="$CFG_DIR/rtmdet-tiny_fused-further_1xb4-150_msrs.py"
 if has_stage det_vfn_more; then
     need_vfn det_vfn_more
     src="$(run_final det_vfn "$WORK/det_vfn/iter_${DET_ITERS}.pth")"
@@ -398,7 +398,7 @@ zoo_plan() {
 mode_plan() {
     local mode="$1" root="$2" det cl
     [ "$WEIGHTS" = zoo ] && { zoo_plan "$@"; return 0; }
-    PLAN_CFG="$CFG_DIR/det_eval.py" PLAN_CKPT="" PLAN_OPTS=() PLAN_DUMP=no PLAN_WHY=""
+    PLAN_CFG="$CFG_DIR/rtmdet-tiny_fused-eval_msrs.py" PLAN_CKPT="" PLAN_OPTS=() PLAN_DUMP=no PLAN_WHY=""
     case "$mode" in
         vis|ir)
             det="det_$mode"; PLAN_OPTS=(model.mode=$mode) ;;
@@ -532,7 +532,7 @@ if has_stage fusion; then
     if [ -n "$VFN_CKPT" ] && [ -f "$VFN_CKPT" ]; then
         log "fusion: VFN images of $(wc -l < "$EVAL_LIST") pairs at full size"
         # tools/fuse.py skips images already written, so this resumes
-        "$PY" tools/fuse.py "$CFG_DIR/vfn_msrs.py" "$VFN_CKPT" --ir "$fdir/src/ir" --vi "$fdir/src/vi" \
+        "$PY" tools/fuse.py "$CFG_DIR/vfn_1xb8-500_msrs.py" "$VFN_CKPT" --ir "$fdir/src/ir" --vi "$fdir/src/vi" \
             --out "$fdir/vfn_full" --no-progress > "$WORK/logs/fuse_vfn.log" 2>&1 \
             || { log "fusion: tools/fuse.py FAILED, see $WORK/logs/fuse_vfn.log"; exit 1; }
         fused+=(--fused "$fdir/vfn_full") names+=(VFN_full)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Evaluate one mode of the msrs_det experiment with ``tools/test.py`` and keep the results.
 
-    python tools/experiments/msrs_det_eval.py configs/experiments/msrs_det/det_eval.py CKPT \
+    python tools/experiments/msrs_det_eval.py \
+        configs/experiments/msrs_det/rtmdet-tiny_fused-eval_msrs.py CKPT \
         --out W/eval/vfn [--show-dir W/eval/vfn/panels] [--dump-fused] \
         --cfg-options model.mode=vfn model.fuser.vfn_checkpoint=W/vfn/iter_500.pth
 

@@ -89,27 +89,21 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from cldyn_mm.datasets.demo_metainfo import (DEMO_DET_CLASSES, DEMO_DET_PALETTE,
+                                             DEMO_SALIENT_SEG_IDS, DEMO_SEG_CLASSES,
+                                             DEMO_SEG_PALETTE)
+
 __all__ = [
     'generate_demo_dataset', 'render_demo_sample', 'render_contact_sheet', 'DEMO_DET_CLASSES',
     'DEMO_DET_PALETTE', 'DEMO_SEG_CLASSES', 'DEMO_SEG_PALETTE', 'DEMO_SALIENT_SEG_IDS',
     'DEMO_GENERATOR', 'DEMO_GENERATOR_VERSION'
 ]
 
+#: Written in meta.json and checked before a folder is reused or replaced: the name of the
+#: data format (the module's former path, kept so that existing demo folders stay recognised).
 DEMO_GENERATOR = 'cldyn_mm.datasets.demo'
 #: Bumped whenever the rendering changes, so that an older demo folder is regenerated.
 DEMO_GENERATOR_VERSION = '1.0'
-
-#: Detection classes; COCO category id = index + 1.
-DEMO_DET_CLASSES = ('person', 'car', 'sign')
-#: RGB colours for drawing boxes of DEMO_DET_CLASSES.
-DEMO_DET_PALETTE = ((220, 20, 60), (0, 90, 255), (230, 200, 0))
-#: Semantic classes; the index is the pixel value in Segmentation_labels/.
-DEMO_SEG_CLASSES = ('background', 'road', 'marking', 'person', 'car', 'sign')
-#: RGB colour per semantic class (Cityscapes-like).
-DEMO_SEG_PALETTE = ((0, 0, 0), (128, 64, 128), (255, 255, 255), (220, 20, 60), (0, 0, 142),
-                    (220, 220, 0))
-#: Semantic class ids that are salient (255 in saliency/).
-DEMO_SALIENT_SEG_IDS = (3, 4, 5)
 
 BG, ROAD, MARKING, PERSON, CAR, SIGN = range(6)
 _DET_ID = {PERSON: 1, CAR: 2, SIGN: 3}  # seg id -> COCO category id
@@ -1272,7 +1266,8 @@ def generate_demo_dataset(out_dir: str = 'data/demo',
         if not is_demo and not overwrite:
             raise FileExistsError(
                 f'demo data: refusing to write into {osp.abspath(out_dir)!r}: the folder is not '
-                'empty and is not a demo dataset made by cldyn_mm.datasets.demo (no meta.json). '
+                'empty and is not a demo dataset made by cldyn_mm.testing.demo_data (no '
+                'meta.json). '
                 'Choose another --out folder or pass overwrite=True (--overwrite); only the '
                 "generator's own file names are replaced then.")
         _remove_demo_files(out_dir)

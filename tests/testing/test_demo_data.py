@@ -1,4 +1,4 @@
-"""Tests of the synthetic IR/VIS demo dataset (cldyn_mm.datasets.demo,
+"""Tests of the synthetic IR/VIS demo dataset (cldyn_mm.testing.demo_data,
 tools/dataset_converters/make_demo_data.py)."""
 import importlib.util
 import json
@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cldyn_mm.datasets.demo import (DEMO_DET_CLASSES, DEMO_SEG_CLASSES, DEMO_SEG_PALETTE,
-                                    generate_demo_dataset, render_demo_sample)
+from cldyn_mm.testing.demo_data import (DEMO_DET_CLASSES, DEMO_SEG_CLASSES, DEMO_SEG_PALETTE,
+                                        generate_demo_dataset, render_demo_sample)
 
 SIZE = (160, 128)
 N_TRAIN, N_VAL = 10, 6

@@ -1,8 +1,7 @@
 """Config edits used by the demo pipeline and the closed-loop tests."""
 from mmengine.config import Config
 
-from cldyn_mm.utils.run_config import (limit_datasets, main_process_loaders, rescale_pipelines,
-                                       set_data_root)
+from cldyn_mm.testing import limit_datasets, main_process_loaders, rescale_pipelines, set_data_root
 
 
 def make_cfg(tmp_path):

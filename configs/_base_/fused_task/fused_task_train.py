@@ -1,7 +1,7 @@
 # Shared part of the stage-1.5 configs (training a task network on fused images): the frozen
 # VFN fuser, a 2000-iteration AdamW schedule and the hooks. A config adds a dataset base, a
 # task model base, `model.type` / `model.task_adapter` and the infinite train sampler.
-_base_ = ['../../_base_/default_runtime.py']
+_base_ = ['../default_runtime.py']
 
 model = dict(
     mode='vfn',

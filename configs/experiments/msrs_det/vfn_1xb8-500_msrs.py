@@ -1,6 +1,6 @@
 # msrs_det experiment, stage 1: VFN (no labels) on the MSRS train split only (the val pairs
 # stay unseen), evaluated with the fusion metrics on the val split at full size.
-#   python tools/train.py configs/experiments/msrs_det/vfn_msrs.py --work-dir W/vfn
+#   python tools/train.py configs/experiments/msrs_det/vfn_1xb8-500_msrs.py --work-dir W/vfn
 _base_ = ['../../vfn/vfn_1xb16-20k_pairs.py']
 
 data_root = '../shared/data/det/MSRS/'  # relative to the repository root

@@ -1,7 +1,7 @@
 # Shared part of the fused task-model configs (evaluation): the fuser, the wrapper's common
 # settings, the visualization hook and the test/val loops. A config adds a dataset base, a task
 # model base, `model.type` / `model.task_adapter`, and `train_dataloader = None`.
-_base_ = ['../../_base_/default_runtime.py', '../../_base_/models/cldyn_fuser.py']
+_base_ = ['../default_runtime.py', '../models/cldyn_fuser.py']
 
 model = dict(
     mode='cldyn',

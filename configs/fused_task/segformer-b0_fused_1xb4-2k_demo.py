@@ -1,19 +1,29 @@
 # Stage 1.5: train SegFormer mit-b0 on fused images of the demo data (VFN-fused, or VIS / IR
 # alone for comparison), validated with mmseg's IoUMetric.
-#   python tools/train.py configs/tasks/demo_seg_train_fused.py \
+#   python tools/train.py configs/fused_task/segformer-b0_fused_1xb4-2k_demo.py \
 #       --cfg-options model.fuser_checkpoint=work_dirs/vfn/iter_XXXX.pth   # mode vfn
-#   python tools/train.py configs/tasks/demo_seg_train_fused.py --cfg-options model.mode=vis
+#   python tools/train.py configs/fused_task/segformer-b0_fused_1xb4-2k_demo.py --cfg-options
+#   model.mode=vis
 # model.mode: 'vis' | 'ir' | 'vfn'. The fuser (a VFN training checkpoint) is frozen; only the
 # task network trains. Checkpoint keys: fuser.*, adapter.model.* (load into the fused wrapper,
-# configs/tasks/demo_seg_fused.py, as they are); for the frozen task adapter's
+# configs/fused_task/segformer-b0_fused-eval_demo.py, as they are); for the frozen task adapter's
 # `checkpoint=`: cldyn_mm.models.task_wrappers.export_task_checkpoint(CKPT, OUT) (see
 # docs/task_wrappers.md). model.pretrained_init=True also applies the network's 'Pretrained'
 # init_cfg (e.g. an ImageNet-pretrained backbone; a download).
 _base_ = [
     '../_base_/datasets/demo_seg.py',
     '../_base_/task_models/segformer_b0_adapter.py',
-    './_base_/fused_task_train.py',
+    '../_base_/fused_task/fused_task_train.py',
 ]
 
 model = dict(type='TrainableFusedSegmentor', task_adapter={{_base_.seg_task_adapter}})
-train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset={{_base_.seg_train_dataloader.dataset}})
+val_dataloader = {{_base_.seg_val_dataloader}}
+test_dataloader = val_dataloader
+val_evaluator = {{_base_.seg_val_evaluator}}
+test_evaluator = val_evaluator
