@@ -32,8 +32,9 @@ train_cfg = dict(type='ClosedLoopTrainLoop', max_iters=2000, val_interval=500)
 val_cfg = dict(type='ClosedLoopValLoop')
 test_cfg = dict(type='ClosedLoopTestLoop')
 
-# every task's gradient is all-reduced by the optimizer wrapper (no DDP); see
-# cldyn_mm/models/closed_loop/distributed.py and tools/dist_train.sh
+# every task's gradient is all-reduced by the optimizer wrapper (no DDP); the model wrapper
+# only broadcasts rank 0's weights: cldyn_mm/models/closed_loop/distributed.py,
+# tools/dist_train.sh
 model_wrapper_cfg = dict(type='ClosedLoopDistributedWrapper')
 
 default_hooks = dict(
