@@ -21,9 +21,10 @@ the machine's load hits both alike):
 * ``after``: ``ClosedLoopCLDyN.task_losses`` as it is: the first encoder block computed once for
   F0 and F1, L0 and T from one pass of the task network (``loss_and_feature``).
 
-Both then run the same rest of ``train_step`` (per-task gradient, CAGrad combination, clipping,
-Adam step). Before timing, the two variants' L0, L1, loss and gradients (all RSC + bank
-parameters) are computed from the same state and compared (max relative difference).
+Both then run the same rest of ``train_step``: the update of ``MultiTaskOptimWrapper``
+(per-task gradient, CAGrad combination, clipping, Adam step). Before timing, the two variants'
+L0, L1, loss and gradients (all RSC + bank parameters) are computed from the same state and
+compared (max relative difference).
 
 Printed: a markdown table with the mean and best seconds per iteration and the time of each
 phase (``torch.profiler`` ranges of the model, from one extra profiled iteration per variant:
@@ -40,11 +41,12 @@ import time
 
 import torch
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
 from mmengine.structures import InstanceData, PixelData
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from cldyn_mm.models.closed_loop.closed_loop_cldyn import PHASES
+from cldyn_mm.engine.optimizers import AmpMultiTaskOptimWrapper, MultiTaskOptimWrapper
+from cldyn_mm.engine.optimizers.multitask_optim_wrapper import UPDATE_PHASES
+from cldyn_mm.models.closed_loop.closed_loop_cldyn import PHASES as MODEL_PHASES
 from cldyn_mm.models.losses.reward_penalty_loss import reward_penalty_loss
 from cldyn_mm.registry import MODELS
 from cldyn_mm.utils import register_all_modules
@@ -55,6 +57,8 @@ TASK_CONFIGS = {
     'seg': ('configs/_base_/task_models/segformer_b0_adapter.py', 'seg_task_adapter'),
 }
 VARIANTS = ('before', 'after')
+# the profiler ranges: the model's forward phases and the optimizer wrapper's update phases
+PHASES = {**MODEL_PHASES, **UPDATE_PHASES}
 
 
 def step_before(self, task, inputs, data_samples):
@@ -129,9 +133,8 @@ def optim_wrapper(model, amp: bool):
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=0.01, weight_decay=1e-4)
     if amp:
-        from mmengine.optim import AmpOptimWrapper
-        return AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
-    return OptimWrapper(optimizer)
+        return AmpMultiTaskOptimWrapper(optimizer=optimizer, dtype='bfloat16')
+    return MultiTaskOptimWrapper(optimizer)
 
 
 def compare(models: dict, task: str, batch: dict) -> dict:
@@ -284,15 +287,15 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=1, help='untimed iterations per variant')
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--amp', action='store_true', help='AmpOptimWrapper (bf16), CUDA only')
+    p.add_argument('--amp', action='store_true', help='AmpMultiTaskOptimWrapper (bf16), CUDA only')
     p.add_argument('--bf16', action='store_true', help='model.bf16_autocast=True')
     p.add_argument('--json', help='also write the results as JSON to this file')
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.amp and not args.device.startswith('cuda'):
-        p.error('--amp needs --device cuda (MMEngine\'s AmpOptimWrapper is GPU-only); '
-                'use --bf16 on a CPU')
+        p.error('--amp needs --device cuda (it measures CUDA mixed precision); use --bf16 on '
+                'a CPU')
     register_all_modules(init_default_scope=True)
     results = []
     for task in args.tasks:

@@ -86,7 +86,7 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         default={},
-        help='extra closed-loop config keys, e.g. model.clip_bank=True '
+        help='extra closed-loop config keys, e.g. optim_wrapper.clip_bank=True '
         'model.freeze_prototypes=True (docs/closed_loop.md)')
     p.add_argument(
         '--threads',

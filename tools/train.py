@@ -58,6 +58,15 @@ def parse_args(argv=None):
     return args
 
 
+def amp_wrapper_type(wrapper_type: str) -> str:
+    """The AMP variant of an ``optim_wrapper.type``: ``AmpMultiTaskOptimWrapper`` for the closed
+    loop's ``MultiTaskOptimWrapper`` (scope prefix kept), ``AmpOptimWrapper`` otherwise."""
+    scope, _, name = str(wrapper_type).rpartition('.')
+    if name in ('MultiTaskOptimWrapper', 'AmpMultiTaskOptimWrapper'):
+        return f'{scope}.AmpMultiTaskOptimWrapper' if scope else 'AmpMultiTaskOptimWrapper'
+    return 'AmpOptimWrapper'
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -66,7 +75,7 @@ def main(argv=None):
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options, args.launcher,
                           args.tensorboard)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.type = amp_wrapper_type(cfg.optim_wrapper.get('type', 'OptimWrapper'))
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume = True

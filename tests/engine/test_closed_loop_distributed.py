@@ -190,9 +190,9 @@ def _agree_worker(rank, tmp):
 
 @pytest.mark.e2e  # two spawned processes: about 11 s
 def test_nonfinite_decision_is_collective(tmp_path):
-    """ClosedLoopCLDyN decides "non-finite loss, stop this step" on all ranks together
-    (``all_ranks_agree``): a rank that stopped alone would leave the others waiting in the
-    task-gradient all-reduce."""
+    """The closed-loop update (MultiTaskOptimWrapper) decides "non-finite loss, stop this step"
+    on all ranks together (``all_ranks_agree``): a rank that stopped alone would leave the
+    others waiting in the task-gradient all-reduce."""
     import torch.multiprocessing as mp
     mp.spawn(_agree_worker, args=(str(tmp_path), ), nprocs=2, join=True)
     for rank in (0, 1):

@@ -159,7 +159,7 @@ def test_checkpoints_record_the_closed_loop_options_and_resume_refuses_others(
         tmp_path / 'other_options',
         resume=True,
         load_from=str(seg_run / 'iter_2.pth'),
-        **{'model.clip_bank': True})
+        **{'optim_wrapper.clip_bank': True})
     with pytest.raises(ValueError, match='clip_bank: checkpoint False, config True'):
         Runner.from_cfg(cfg).train()
     assert not list((tmp_path / 'other_options').glob('iter_*.pth'))

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from cldyn_mm.engine.multitask import cagrad_weights
-from cldyn_mm.models.closed_loop import ClosedLoopCLDyN, NonFiniteTaskLoss
+from cldyn_mm.engine.optimizers import MultiTaskOptimWrapper, NonFiniteTaskLoss
+from cldyn_mm.models.closed_loop import ClosedLoopCLDyN
 from cldyn_mm.registry import MODELS
 from cldyn_mm.structures import FusionDataSample
 
@@ -64,9 +64,11 @@ def make_batch(seed: int, n: int = 2, size: int = 64) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-def optim(model, **kwargs) -> OptimWrapper:
+def optim(model, **kwargs) -> MultiTaskOptimWrapper:
+    """The closed-loop update's wrapper (CAGrad, clipping, accumulation, non-finite policy:
+    ``clip_norm``, ``clip_bank``, ``nonfinite``, ``accumulative_counts`` as kwargs)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return OptimWrapper(torch.optim.Adam(params, lr=0.01, weight_decay=1e-4), **kwargs)
+    return MultiTaskOptimWrapper(torch.optim.Adam(params, lr=0.01, weight_decay=1e-4), **kwargs)
 
 
 def snapshot(model):
@@ -141,12 +143,12 @@ def _task_grad(model, task, batch):
 
 
 def test_two_tasks_apply_the_cagrad_combination_of_their_gradients():
-    model = make_model(tasks=('a', 'b'), clip_norm=None)
+    model = make_model(tasks=('a', 'b'))
     model.train()
     batches = {'a': make_batch(2), 'b': make_batch(3)}
     g = torch.stack([_task_grad(model, t, batches[t]) for t in ('a', 'b')])
     expected = cagrad_weights(g, lam=0.5) @ g
-    ow = optim(model)
+    ow = optim(model, clip_norm=None)
     seen = _captured_step(model, ow)
     log = model.train_step(batches, ow)
     applied = torch.cat([x.reshape(-1) for x in seen['grads']])
@@ -165,9 +167,9 @@ def _applied_group_norms(model, seen):
 
 def test_each_chain_is_clipped_separately_and_the_bank_is_not():
     """Research code: clip_grad_norm_ of rsc_ir and of rsc_vi to 1.0, the bank unclipped."""
-    model = make_model(clip_norm=1e-4)
+    model = make_model()
     model.train()
-    ow = optim(model)
+    ow = optim(model, clip_norm=1e-4)
     seen = _captured_step(model, ow)
     log = model.train_step({'seg': make_batch(4)}, ow)
     applied = _applied_group_norms(model, seen)
@@ -180,9 +182,9 @@ def test_each_chain_is_clipped_separately_and_the_bank_is_not():
 
 
 def test_clip_bank_option_clips_the_bank_too():
-    model = make_model(clip_norm=1e-4, clip_bank=True)
+    model = make_model()
     model.train()
-    ow = optim(model)
+    ow = optim(model, clip_norm=1e-4, clip_bank=True)
     seen = _captured_step(model, ow)
     log = model.train_step({'seg': make_batch(4)}, ow)
     applied = _applied_group_norms(model, seen)
@@ -287,11 +289,11 @@ def test_one_step_equals_a_reference_step_written_from_the_spec():
 
 
 def test_gradient_accumulation_steps_every_k_iterations_with_the_summed_gradients():
-    model = make_model(clip_norm=None)
+    model = make_model()
     model.train()
     batches = [make_batch(5), make_batch(6)]
     expected = sum(_task_grad(model, 'seg', b) for b in batches) / 2
-    ow = optim(model, accumulative_counts=2)
+    ow = optim(model, accumulative_counts=2, clip_norm=None)
     ow.initialize_count_status(model, 0, 2)
     seen = _captured_step(model, ow)
     before = snapshot(model)
@@ -326,11 +328,11 @@ def test_nonfinite_task_loss_raises_naming_task_and_iteration_and_updates_nothin
 
 
 def test_nonfinite_skip_policy_warns_and_keeps_the_bank(mmengine_log):
-    model = make_model(nonfinite='skip')
+    model = make_model()
     model.train()
     _poison(model, 'seg', float('inf'))
     before = snapshot(model)
-    ow = optim(model)
+    ow = optim(model, nonfinite='skip')
     model.train_step({'seg': make_batch(9)}, ow)
     assert any("task 'seg' has a non-finite loss" in m for m in mmengine_log)
     assert not changed(before, model, '') and not ow.optimizer.state
@@ -341,11 +343,11 @@ def test_nonfinite_skip_policy_warns_and_keeps_the_bank(mmengine_log):
 
 
 def test_all_zero_task_gradient_is_reported_and_left_out(mmengine_log):
-    model = make_model(tasks=('a', 'b'), clip_norm=None)
+    model = make_model(tasks=('a', 'b'))
     model.train()
     _poison(model, 'b', 0.0)  # b's loss no longer depends on the image: zero gradient
     g_a = _task_grad(model, 'a', make_batch(11))
-    ow = optim(model)
+    ow = optim(model, clip_norm=None)
     seen = _captured_step(model, ow)
     log = model.train_step({'a': make_batch(11), 'b': make_batch(12)}, ow)
     assert any("task 'b' has an all-zero gradient at iteration 0" in m for m in mmengine_log)
@@ -365,6 +367,21 @@ def test_configuration_errors_are_named():
         MODELS.build(dict(type='ClosedLoopCLDyN', fuser=FUSER.to_dict(), tasks={}))
     with pytest.raises(ValueError, match="data\\['task'\\]"):
         make_model().val_step(make_batch(0))
+
+
+def test_update_settings_are_the_optim_wrappers():
+    """cagrad / clip_norm / clip_bank / nonfinite moved from model to optim_wrapper: given to
+    the model they are an error that says where they went; a plain OptimWrapper is refused."""
+    from mmengine.optim import OptimWrapper
+    for key, value in (('clip_bank', True), ('cagrad', dict(lam=0.5)), ('nonfinite', 'skip')):
+        with pytest.raises(TypeError, match=rf'model\.{key}.*optim_wrapper'):
+            make_model(**{key: value})
+    model = make_model()
+    params = [p for p in model.parameters() if p.requires_grad]
+    with pytest.raises(TypeError, match='MultiTaskOptimWrapper.*got OptimWrapper'):
+        model.train_step({'seg': make_batch(0)}, OptimWrapper(torch.optim.Adam(params)))
+    assert set(
+        model.closed_loop_options()) == {'penalty_weight', 'freeze_prototypes', 'bf16_autocast'}
 
 
 def test_predict_gives_task_predictions_on_the_compensated_image():
@@ -415,15 +432,15 @@ def test_closed_loop_checkpoint_loads_as_a_fuser_checkpoint(tmp_path):
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='AmpOptimWrapper needs a GPU')
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='the CUDA AMP path needs a GPU')
 def test_amp_optim_wrapper_runs_the_step():
-    """`--amp` (AmpOptimWrapper) on a GPU: the step runs under autocast through the loss
-    scaler and updates RSC and the bank."""
-    from mmengine.optim import AmpOptimWrapper
+    """`--amp` (AmpMultiTaskOptimWrapper) on a GPU: the step runs under autocast through the
+    loss scaler and updates RSC and the bank."""
+    from cldyn_mm.engine.optimizers import AmpMultiTaskOptimWrapper
     model = make_model().cuda()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    ow = AmpOptimWrapper(optimizer=torch.optim.Adam(params, lr=0.01))
+    ow = AmpMultiTaskOptimWrapper(optimizer=torch.optim.Adam(params, lr=0.01))
     before = snapshot(model)
     batch = make_batch(14)
     log = model.train_step({'seg': batch}, ow)
@@ -431,9 +448,9 @@ def test_amp_optim_wrapper_runs_the_step():
     assert changed(before, model, 'fuser.rsc_vis.') and not changed(before, model, 'tasks.')
 
 
-class _ScaledOptimWrapper(OptimWrapper):
-    """What AmpOptimWrapper does with the gradients, on a CPU: a loss scaler multiplies each
-    loss by 1024; step() unscales the gradients, then steps."""
+class _ScaledOptimWrapper(MultiTaskOptimWrapper):
+    """What AmpMultiTaskOptimWrapper does with the gradients, on a CPU: a loss scaler multiplies
+    each loss by 1024; step() unscales the gradients, then steps."""
 
     class Scaler:
 
@@ -460,14 +477,14 @@ def test_loss_scaled_step_equals_the_unscaled_one_clipping_included():
     on the scale and the per-group clipping threshold is scaled with it, so the update equals
     the unscaled one (clipping active)."""
     results = []
-    for wrapper in (OptimWrapper, _ScaledOptimWrapper):
-        model = make_model(tasks=('a', 'b'), clip_norm=1e-3)
+    for wrapper in (MultiTaskOptimWrapper, _ScaledOptimWrapper):
+        model = make_model(tasks=('a', 'b'))
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         model.train_step({
             'a': make_batch(15),
             'b': make_batch(16)
-        }, wrapper(torch.optim.SGD(params, lr=1.0)))
+        }, wrapper(torch.optim.SGD(params, lr=1.0), clip_norm=1e-3))
         results.append({
             k: v
             for k, v in model.state_dict().items() if k.startswith(('fuser.rsc', 'fuser.bank'))

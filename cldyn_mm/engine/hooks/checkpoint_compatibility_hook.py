@@ -6,20 +6,25 @@ sizes, another task network) would silently start training from a half-loaded mo
 compares the checkpoint's ``state_dict`` with the model's before they are loaded and raises an
 error listing what differs.
 
-For a model with ``closed_loop_options()`` (:class:`ClosedLoopCLDyN`) it also records those
-options (CAGrad objective and settings, clipping, frozen prototypes, penalty weight) in every
-checkpoint's ``meta`` and compares them when a checkpoint is loaded: resuming a run under other
-options is refused with the list of differences (the continuation would not be the run that
-was started); loading weights with ``load_from`` only warns.
+For a model with ``closed_loop_options()`` (:class:`ClosedLoopCLDyN`) it also records the
+closed-loop options in every checkpoint's ``meta`` and compares them when a checkpoint is
+loaded: resuming a run under other options is refused with the list of differences (the
+continuation would not be the run that was started); loading weights with ``load_from`` only
+warns. The options are the model's (penalty weight, frozen prototypes, bf16 autocast) merged
+with the optimizer wrapper's (CAGrad objective and settings, clipping:
+``MultiTaskOptimWrapper.closed_loop_options()``, or the same read from an ``optim_wrapper``
+config that is not built yet) -- one flat record, the same keys as checkpoints written when
+all of them were model options, so those checkpoints resume unchanged.
 """
 import logging
-from typing import List
+from typing import List, Optional
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from cldyn_mm.registry import HOOKS
+from ..optimizers.multitask_optim_wrapper import is_multitask_wrapper_config, update_options
 
 OPTIONS_KEY = 'closed_loop_options'
 # what closed-loop checkpoints written before the options were recorded were trained with
@@ -33,6 +38,21 @@ def option_differences(recorded: dict, current: dict) -> List[str]:
         f'{k}: checkpoint {recorded[k]!r}, config {current[k]!r}' for k in current
         if k in recorded and recorded[k] != current[k]
     ]
+
+
+def closed_loop_options(runner, model) -> Optional[dict]:
+    """The closed-loop options of a run: ``model.closed_loop_options()`` updated with those of
+    ``runner.optim_wrapper`` (a built wrapper with ``closed_loop_options()``, or a
+    ``MultiTaskOptimWrapper`` config); None for a model without closed-loop options."""
+    if not hasattr(model, 'closed_loop_options'):
+        return None
+    options = dict(model.closed_loop_options())
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    if hasattr(wrapper, 'closed_loop_options'):
+        options.update(wrapper.closed_loop_options())
+    elif is_multitask_wrapper_config(wrapper):
+        options.update(update_options(**wrapper))
+    return options
 
 
 def _examples(keys: List[str], n: int = 5) -> str:
@@ -61,17 +81,17 @@ class CheckpointCompatibilityHook(Hook):
         return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = self._model(runner)
-        if hasattr(model, 'closed_loop_options'):
-            checkpoint.setdefault('meta', {})[OPTIONS_KEY] = model.closed_loop_options()
+        options = closed_loop_options(runner, self._model(runner))
+        if options is not None:
+            checkpoint.setdefault('meta', {})[OPTIONS_KEY] = options
 
     def _check_options(self, runner, model, checkpoint: dict, source: str) -> None:
-        if not hasattr(model, 'closed_loop_options'):
+        current = closed_loop_options(runner, model)
+        if current is None:
             return
         recorded = (checkpoint.get('meta') or {}).get(OPTIONS_KEY)
         legacy = recorded is None
-        diffs = option_differences(LEGACY_OPTIONS if legacy else recorded,
-                                   model.closed_loop_options())
+        diffs = option_differences(LEGACY_OPTIONS if legacy else recorded, current)
         if not diffs:
             return
         what = ('was written before the closed loop followed the research step and was '
@@ -79,9 +99,10 @@ class CheckpointCompatibilityHook(Hook):
         if getattr(runner, '_resume', False):
             raise ValueError(
                 f'checkpoint {source} {what}' + '; '.join(diffs) + '. Resuming would continue '
-                'it under other rules, so nothing was loaded: set those model options to the '
-                "checkpoint's values to resume it, or start a new run from its weights with "
-                'load_from (resume=False).')
+                'it under other rules, so nothing was loaded: set those options (model.'
+                'penalty_weight / freeze_prototypes / bf16_autocast, optim_wrapper.cagrad / '
+                "clip_norm / clip_bank) to the checkpoint's values to resume it, or start a new "
+                'run from its weights with load_from (resume=False).')
         print_log(
             f'checkpoint {source} {what}' + '; '.join(diffs) + '. Its weights are '
             "loaded; training continues with the config's options.",

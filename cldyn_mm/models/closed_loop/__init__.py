@@ -1,4 +1,4 @@
-from .closed_loop_cldyn import ClosedLoopCLDyN, NonFiniteTaskLoss
+from .closed_loop_cldyn import ClosedLoopCLDyN
 from .distributed import ClosedLoopDistributedWrapper
 
-__all__ = ['ClosedLoopCLDyN', 'ClosedLoopDistributedWrapper', 'NonFiniteTaskLoss']
+__all__ = ['ClosedLoopCLDyN', 'ClosedLoopDistributedWrapper']

@@ -10,54 +10,45 @@ for each task t, in the order of ``tasks``:
   1. without gradient: plain VFN fusion F0, task feature T = adapter feature of F0,
      L0 = task loss on F0;
   2. compensated fusion F1 = CLDyN(inputs, T) and L1 = task loss on F1;
-  3. loss_t = L1 + w * relu(L1 - L0)  (w = ``penalty_weight``, spec 5);
-  4. g_t = d loss_t / d (RSC + bank parameters), all-reduced over ranks.
+  3. loss_t = L1 + w * relu(L1 - L0)  (w = ``penalty_weight``, spec 5).
 
-then, when the optimizer wrapper says the update is due (every iteration, or every k-th with
-``accumulative_counts=k``): alpha = CAGrad weights of the accumulated (g_t), gradient
-sum_t alpha_t g_t, gradient norm of each chain (rsc_ir, rsc_vis) clipped to ``clip_norm``
-separately (the bank unclipped, as in the research code), and ``optim_wrapper.step()`` -- so
-``optim_wrapper`` settings (optimizer, param schedulers, ``AmpOptimWrapper``,
-``accumulative_counts``) work as for any MMEngine model. Nothing but RSC (the A2SI set
-prototypes included, as the research code's ``to_train`` does) and the bank ever gets a
-gradient.
+The update is the optimizer wrapper's: the model hands the task loss terms (computed one task
+at a time, as the wrapper consumes them) and its parameter groups (``rsc_ir``, ``rsc_vis``,
+``bank``) to ``optim_wrapper.update_params``, and
+:class:`~cldyn_mm.engine.optimizers.MultiTaskOptimWrapper` (``optim_wrapper = dict(
+type='MultiTaskOptimWrapper', cagrad=..., clip_norm=..., clip_bank=..., nonfinite=...)``)
+takes g_t = d loss_t / d (RSC + bank parameters), all-reduces it over ranks, and when the update
+is due (every iteration, or every k-th with ``accumulative_counts=k``) combines the accumulated
+(g_t) with CAGrad weights, clips each chain's gradient norm separately and steps -- so
+``optim_wrapper`` settings (optimizer, param schedulers, AMP, ``accumulative_counts``) work as
+for any MMEngine model. Nothing but RSC (the A2SI set prototypes included, as the research
+code's ``to_train`` does) and the bank ever gets a gradient. The model imports nothing from
+``cldyn_mm.engine``.
 
 Validation / test (``val_step`` / ``test_step``): the batch carries ``task`` (added by
 :class:`ClosedLoopValLoop`); the output is that adapter's predictions on the CLDyN
 compensated fusion -- the ``'cldyn'`` mode of :class:`FusedDetector` / :class:`FusedSegmentor`.
 """
-import logging
-import math
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 from torch.profiler import record_function
 
-from cldyn_mm.engine.multitask import TaskGradientCombiner, clip_grad_groups
-from cldyn_mm.engine.multitask.task_gradients import all_ranks_agree
 from cldyn_mm.registry import MODELS
 from cldyn_mm.structures import FusionDataSample
 from ..losses.reward_penalty_loss import reward_penalty_loss
 from ..task_wrappers.fused_task_model import BaseFusedTaskModel, attach_panels, load_fuser_weights
 
-NONFINITE_POLICIES = ('raise', 'skip')
-# profiler ranges of one closed-loop step (torch.profiler; benchmarks/bench_closed_loop.py)
+# profiler ranges of the forward part of one closed-loop step (torch.profiler;
+# benchmarks/bench_closed_loop.py); the optimizer wrapper records backward / combine / step
 PHASES = dict(
-    frozen='cldyn/frozen_path',
-    compensated='cldyn/compensated_fusion',
-    task_loss='cldyn/task_loss',
-    backward='cldyn/backward',
-    combine='cldyn/combine_and_clip',
-    step='cldyn/optimizer_step')
-
-
-class NonFiniteTaskLoss(FloatingPointError):
-    """A task's loss (or gradient) in the closed loop was NaN or infinite."""
+    frozen='cldyn/frozen_path', compensated='cldyn/compensated_fusion', task_loss='cldyn/task_loss')
+# model options of earlier versions that are now the optimizer wrapper's
+MOVED_TO_OPTIM_WRAPPER = ('cagrad', 'clip_norm', 'clip_bank', 'nonfinite')
 
 
 @MODELS.register_module()
@@ -73,27 +64,21 @@ class ClosedLoopCLDyN(BaseModel):
         fuser_checkpoint (str, optional): A whole CLDyN fuser checkpoint (e.g. converted from
             the research code, or an earlier closed-loop run) to start from.
         penalty_weight (float): w of the reward-penalty loss. Defaults to 5 (spec).
-        cagrad (dict): Settings of :func:`cagrad_weights`: ``lam`` (0.5), ``steps`` (250),
-            ``lr`` (0.1). With one task the combination is that task's gradient.
-        clip_norm (float, optional): Gradient-norm limit applied to each RSC chain
-            (``rsc_ir``, ``rsc_vis``) separately after the combination. Defaults to 1.0
-            (spec); None disables clipping.
-        clip_bank (bool): Also clip the bank's gradient norm to ``clip_norm`` (a group of its
-            own). Defaults to False: the research code leaves the bank unclipped.
         freeze_prototypes (bool): Keep the A2SI set prototypes (``selector.prototypes``) at
             their orthogonal initialisation. Defaults to False: the research code trains them.
         bf16_autocast (bool): Run the step's forward passes (frozen path, compensated fusion,
             task losses) under ``torch.autocast(<device>, torch.bfloat16)``; gradients, the
             CAGrad combination and the update stay in fp32. For CPUs with bf16 matrix units
             (AMX, AVX512-BF16), where it is faster; on CPUs without them it is much slower (see
-            docs/benchmarks.md). On a GPU use ``--amp`` (AmpOptimWrapper) instead. Defaults to
-            False (fp32).
-        nonfinite (str): What a NaN / inf task loss or gradient does: ``'raise'`` (default) a
-            :class:`NonFiniteTaskLoss` naming the task and iteration, before anything is
-            updated; ``'skip'`` logs a warning and drops the update (the optimizer, bank and
-            RSC are untouched for that step).
+            docs/benchmarks.md). On a GPU use ``--amp`` (AmpMultiTaskOptimWrapper) instead.
+            Defaults to False (fp32).
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='FusedTaskDataPreprocessor')``.
+
+    The update settings of earlier versions' model config -- ``cagrad``, ``clip_norm``,
+    ``clip_bank``, ``nonfinite`` -- are the optimizer wrapper's
+    (``optim_wrapper = dict(type='MultiTaskOptimWrapper', ...)``); given here they are an error
+    that says so.
     """
 
     def __init__(self,
@@ -101,22 +86,26 @@ class ClosedLoopCLDyN(BaseModel):
                  fuser: dict,
                  fuser_checkpoint: Optional[str] = None,
                  penalty_weight: float = 5.0,
-                 cagrad: Optional[dict] = None,
-                 clip_norm: Optional[float] = 1.0,
-                 clip_bank: bool = False,
                  freeze_prototypes: bool = False,
                  bf16_autocast: bool = False,
-                 nonfinite: str = 'raise',
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        moved = [k for k in MOVED_TO_OPTIM_WRAPPER if k in kwargs]
+        if moved:
+            raise TypeError(
+                f'model.{", model.".join(moved)}: these settings of the closed-loop update are '
+                "the optimizer wrapper's now: set optim_wrapper.<key> with optim_wrapper = dict("
+                "type='MultiTaskOptimWrapper', ...) (configs/_base_/closed_loop/"
+                'cldyn_runtime.py)')
+        if kwargs:
+            raise TypeError(f'ClosedLoopCLDyN got unexpected arguments {sorted(kwargs)}')
         super().__init__(
             data_preprocessor=data_preprocessor or dict(type='FusedTaskDataPreprocessor'),
             init_cfg=init_cfg)
         if not isinstance(tasks, dict) or not tasks:
             raise ValueError('model.tasks must be a non-empty dict {task name: task adapter '
                              f'config}}, got {tasks!r}')
-        if nonfinite not in NONFINITE_POLICIES:
-            raise ValueError(f'nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}')
         if penalty_weight < 0:
             raise ValueError(f'penalty_weight must be >= 0, got {penalty_weight}')
         self.fuser = MODELS.build(fuser)
@@ -133,14 +122,8 @@ class ClosedLoopCLDyN(BaseModel):
             except Exception as e:  # noqa: BLE001 - re-raised naming the task
                 raise type(e)(f'model.tasks.{name}: {e}') from e
         self.penalty_weight = float(penalty_weight)
-        self.cagrad = {'lam': 0.5, **(cagrad or {})}
-        self.clip_norm = clip_norm
-        self.clip_bank = bool(clip_bank)
         self.freeze_prototypes = bool(freeze_prototypes)
         self.bf16_autocast = bool(bf16_autocast)
-        self.nonfinite = nonfinite
-        self._combiner: Optional[TaskGradientCombiner] = None
-        self._steps = 0
         #: visualization only: predict on every panel image too (the hooks set it)
         self.vis_panels = False
         # everything but RSC + bank (prototypes unless frozen) is frozen
@@ -186,33 +169,15 @@ class ClosedLoopCLDyN(BaseModel):
         """The updated parameters in a fixed order (chains, then the bank)."""
         return [p for group in self.trainable_parameter_groups().values() for p in group]
 
-    def clipped_parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
-        """The groups whose gradient norm is clipped: the two chains (research code), plus
-        the bank with ``clip_bank``."""
-        return {
-            g: ps
-            for g, ps in self.trainable_parameter_groups().items() if g != 'bank' or self.clip_bank
-        }
-
     def closed_loop_options(self) -> dict:
-        """The settings that define the closed-loop update, recorded in every checkpoint
-        (:class:`CheckpointCompatibilityHook` compares them when a run is resumed).
-        ``cagrad_quadratic`` is the factor of alpha^T Q alpha in the CAGrad objective:
-        0.5, the research code's (earlier versions of this package used 1)."""
+        """The model's settings that define the closed-loop update, recorded in every
+        checkpoint together with the optimizer wrapper's (``cagrad``, ``clip_norm``, ...;
+        :class:`CheckpointCompatibilityHook` merges and compares them when a run is
+        resumed)."""
         return dict(
             penalty_weight=self.penalty_weight,
-            cagrad_quadratic=0.5,
-            cagrad=dict(self.cagrad),
-            clip_norm=self.clip_norm,
-            clip_bank=self.clip_bank,
             freeze_prototypes=self.freeze_prototypes,
             bf16_autocast=self.bf16_autocast)
-
-    @property
-    def combiner(self) -> TaskGradientCombiner:
-        if self._combiner is None:
-            self._combiner = TaskGradientCombiner(self.trainable_parameters(), **self.cagrad)
-        return self._combiner
 
     # ------------------------------------------------------------------ images / losses
     def _adapter(self, task: str) -> nn.Module:
@@ -264,116 +229,36 @@ class ClosedLoopCLDyN(BaseModel):
         """bf16 autocast of the forward passes with ``bf16_autocast``; a no-op otherwise."""
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16_autocast)
 
-    def _current_iter(self) -> int:
-        hub = MessageHub.get_current_instance()
-        it = hub.get_info('iter')
-        return int(it) if it is not None else self._steps
-
-    def _bad_state(self, message: str) -> None:
-        if self.nonfinite == 'raise':
-            raise NonFiniteTaskLoss(message)
-        print_log(
-            message + ' -- update skipped (nonfinite="skip")',
-            logger='current',
-            level=logging.WARNING)
+    def task_loss_terms(self, data: Dict[str, dict]) -> Iterator[Tuple[str, Dict[str, Tensor]]]:
+        """``(task, terms)`` for each task in order, computed when the next pair is asked for:
+        ``terms`` = ``L0``, ``L1``, ``penalty`` and ``loss`` (the differentiated one) of
+        :meth:`task_losses` on that task's batch (preprocessed here)."""
+        for task in self.task_names:
+            batch = self.data_preprocessor(data[task], True)
+            with self._autocast(batch['inputs']['ir'].device):
+                out = self.task_losses(task, batch['inputs'], batch['data_samples'])
+            yield task, dict(
+                L0=out['loss_plain'], L1=out['loss_comp'], penalty=out['penalty'], loss=out['loss'])
 
     def train_step(self, data: Dict[str, dict], optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        """One closed-loop iteration on ``{task: batch}``; returns the values to log:
-        ``{task}/L0``, ``{task}/L1``, ``{task}/penalty``, ``{task}/loss`` and, on update
+        """One closed-loop iteration on ``{task: batch}``: the task loss terms go to
+        ``optim_wrapper.update_params`` (a ``MultiTaskOptimWrapper``), which takes, combines,
+        clips and applies the task gradients. Returns the values to log: ``{task}/L0``,
+        ``{task}/L1``, ``{task}/penalty``, ``{task}/loss``, ``loss`` and, on update
         iterations, ``{task}/alpha`` and the group gradient norms ``grad_norm/{group}``."""
         if not isinstance(data, dict) or set(data) != set(self.task_names):
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f'ClosedLoopCLDyN.train_step needs one batch per task '
                              f'{self.task_names}, got {got}; use ClosedLoopTrainLoop with '
                              'train_dataloader = dict(<task>=<dataloader config>, ...)')
-        step = self._current_iter()
-        combiner = self.combiner
-        params = combiner.params
-        loss_scaler = getattr(optim_wrapper, 'loss_scaler', None)
-        log: Dict[str, Tensor] = {}
-        total = 0.0
-        bad = False
-        with optim_wrapper.optim_context(self):
-            for task in self.task_names:
-                batch = self.data_preprocessor(data[task], True)
-                with self._autocast(batch['inputs']['ir'].device):
-                    out = self.task_losses(task, batch['inputs'], batch['data_samples'])
-                out = {k: v.float() for k, v in out.items()}
-                values = {k: float(v.detach()) for k, v in out.items()}
-                finite = all(math.isfinite(v) for v in values.values())
-                # decided together: a rank that stopped here while the others went on to the
-                # gradient all-reduce would leave them waiting (or pair up wrong collectives)
-                if not all_ranks_agree(finite, out['loss'].device):
-                    where = '' if not finite else ' on another rank'
-                    self._bad_state(f'closed loop: task {task!r} has a non-finite loss{where} '
-                                    f'at iteration {step} (L0={values["loss_plain"]}, '
-                                    f'L1={values["loss_comp"]} here); nothing was updated')
-                    bad = True
-                    break
-                loss = optim_wrapper.scale_loss(out['loss'])
-                if loss_scaler is not None:
-                    loss = loss_scaler.scale(loss)
-                with record_function(PHASES['backward']):
-                    grads = torch.autograd.grad(loss, params, allow_unused=True)
-                flat = combiner.add(task, grads)
-                if loss_scaler is None and not bool(torch.isfinite(flat).all()):
-                    self._bad_state(f'closed loop: task {task!r} has a non-finite gradient at '
-                                    f'iteration {step}; nothing was updated')
-                    bad = True
-                    break
-                log[f'{task}/L0'] = out['loss_plain']
-                log[f'{task}/L1'] = out['loss_comp'].detach()
-                log[f'{task}/penalty'] = out['penalty']
-                log[f'{task}/loss'] = out['loss'].detach()
-                total = total + out['loss'].detach()
-        # one "backward" per iteration for the wrapper's accumulation bookkeeping (what
-        # OptimWrapper.backward counts; the task gradients were taken with autograd.grad)
-        optim_wrapper._inner_count += 1
-        self._steps += 1
-        if bad:
-            combiner.reset()
-            optim_wrapper.zero_grad()
-            return dict(loss=torch.tensor(float('nan')))
-        log['loss'] = total if isinstance(total, Tensor) else torch.tensor(total)
-        if optim_wrapper.should_update():
-            log.update(self._apply_update(optim_wrapper, step))
-        return log
-
-    def _apply_update(self, optim_wrapper: OptimWrapper, step: int) -> Dict[str, Tensor]:
-        combiner = self.combiner
-        with record_function(PHASES['combine']):
-            combined, alpha, zero = combiner.combine()
-        log = {f'{t}/alpha': torch.tensor(a) for t, a in alpha.items()}
-        for task in zero:
-            print_log(
-                f'closed loop: task {task!r} has an all-zero gradient at iteration '
-                f'{step} (its loss does not reach RSC / the bank: check the task '
-                'adapter feature layer and loss); it is left out of this update',
-                logger='current',
-                level=logging.WARNING)
-        if len(zero) == len(alpha):
-            combiner.reset()
-            optim_wrapper.zero_grad()
-            return log
-        loss_scaler = getattr(optim_wrapper, 'loss_scaler', None)
-        scale = float(loss_scaler.get_scale()) if loss_scaler is not None else 1.0
-        clipped = self.clipped_parameter_groups() if self.clip_norm is not None else {}
-        with record_function(PHASES['combine']):
-            combiner.write_grads(combined)
-            # every group's norm is logged (before clipping); only clipped groups are limited
-            norms = clip_grad_groups(clipped, self.clip_norm, scale)
-            norms.update(
-                clip_grad_groups(
-                    {
-                        g: ps
-                        for g, ps in self.trainable_parameter_groups().items() if g not in clipped
-                    }, None, scale))
-        log.update({f'grad_norm/{g}': torch.tensor(n) for g, n in norms.items()})
-        with record_function(PHASES['step']):
-            optim_wrapper.step()
-        optim_wrapper.zero_grad()
-        combiner.reset()
-        return log
+        if not any(c.__name__ == 'MultiTaskOptimWrapper' for c in type(optim_wrapper).__mro__):
+            raise TypeError(
+                'ClosedLoopCLDyN.train_step needs the closed-loop optimizer wrapper, '
+                "optim_wrapper = dict(type='MultiTaskOptimWrapper', optimizer=..., cagrad=..., "
+                "clip_norm=...) (AmpMultiTaskOptimWrapper for AMP), got "
+                f'{type(optim_wrapper).__name__}')
+        return optim_wrapper.update_params(
+            self.task_loss_terms(data), param_groups=self.trainable_parameter_groups(), model=self)
 
     # ------------------------------------------------------------------ val / test
     def _split_task(self, data: dict):
@@ -438,5 +323,4 @@ class ClosedLoopCLDyN(BaseModel):
 
     def extra_repr(self) -> str:
         return (f'tasks={self.task_names}, penalty_weight={self.penalty_weight}, '
-                f'cagrad={self.cagrad}, clip_norm={self.clip_norm}, '
-                f'clip_bank={self.clip_bank}, freeze_prototypes={self.freeze_prototypes}')
+                f'freeze_prototypes={self.freeze_prototypes}')

@@ -3,7 +3,8 @@
 MMEngine wraps a model in ``MMDistributedDataParallel`` when it runs distributed. DDP
 all-reduces ``.grad`` during ``backward``, but the closed loop takes one gradient per task
 (``torch.autograd.grad``) and combines them: the reduction it needs is of each task's gradient,
-which :class:`TaskGradientCombiner` does itself. This wrapper therefore only makes every rank
+which the closed loop's optimizer wrapper (``MultiTaskOptimWrapper``, through its
+``TaskGradientCombiner``) does itself. This wrapper therefore only makes every rank
 start from rank 0's parameters and buffers, and forwards ``train_step`` / ``val_step`` /
 ``test_step`` to the model. It works the same on CPU (gloo) and GPU (NCCL).
 
@@ -23,7 +24,7 @@ class ClosedLoopDistributedWrapper(nn.Module):
 
     Args:
         module (nn.Module): A :class:`ClosedLoopCLDyN` (any model whose ``train_step``
-            reduces its own gradients).
+            leaves the gradient reduction to its optimizer wrapper).
         broadcast_buffers (bool): Also broadcast buffers (BN statistics) at construction.
             Defaults to True. Batch statistics of the RSC's BN layers are per rank during
             training, as with DDP without SyncBN.

@@ -12,23 +12,29 @@ model = dict(
     fuser_checkpoint=None,  # optional: start from a CLDyN fuser checkpoint
     tasks=dict(),  # name -> frozen task adapter (with the stage-1.5 `checkpoint`)
     penalty_weight=5.0,  # Loss_t = L1 + 5 relu(L1 - L0)
+    freeze_prototypes=False)  # True: keep the A2SI set prototypes fixed (research: trained)
+
+# The closed-loop update (cldyn_mm/engine/optimizers/multitask_optim_wrapper.py): per-task
+# gradients of RSC + bank, all-reduced, combined with CAGrad, clipped per group, one step.
+# Adam, lr 0.01, weight decay 1e-4 (spec); the runner builds it over the trainable RSC + bank
+# parameters (the frozen ones never get a gradient). AMP: tools/train.py --amp
+# (AmpMultiTaskOptimWrapper); accumulation: accumulative_counts=k.
+optim_wrapper = dict(
+    type='MultiTaskOptimWrapper',
+    optimizer=dict(type='Adam', lr=0.01, weight_decay=1e-4),
     cagrad=dict(lam=0.5, steps=250, lr=0.1),
     clip_norm=1.0,  # per chain (rsc_ir, rsc_vis), after the combination (research code)
     clip_bank=False,  # True: clip the bank's gradient norm too (not in the research code)
-    freeze_prototypes=False,  # True: keep the A2SI set prototypes fixed (research: trained)
     nonfinite='raise')  # or 'skip': a NaN / inf task loss drops that update with a warning
-
-# Adam, lr 0.01, weight decay 1e-4 (spec); the runner builds it over the trainable RSC + bank
-# parameters (the frozen ones never get a gradient). AMP: tools/train.py --amp.
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=0.01, weight_decay=1e-4))
 param_scheduler = []
 
 train_cfg = dict(type='ClosedLoopTrainLoop', max_iters=2000, val_interval=500)
 val_cfg = dict(type='ClosedLoopValLoop')
 test_cfg = dict(type='ClosedLoopTestLoop')
 
-# every task's gradient is all-reduced by the model itself (no DDP); see
-# cldyn_mm/models/closed_loop/distributed.py and tools/dist_train.sh
+# every task's gradient is all-reduced by the optimizer wrapper (no DDP); the model wrapper
+# only broadcasts rank 0's weights: cldyn_mm/models/closed_loop/distributed.py,
+# tools/dist_train.sh
 model_wrapper_cfg = dict(type='ClosedLoopDistributedWrapper')
 
 default_hooks = dict(
