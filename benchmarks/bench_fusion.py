@@ -108,7 +108,7 @@ def loop_fuse_y(model, inputs, task_feat):
 
 # ---------------------------------------------------------------------------------------------
 def build_model(seed: int = 0):
-    """CLDyNFuser of configs/fusion/cldyn_fusion.py with seeded non-trivial weights."""
+    """CLDyNFuser of configs/cldyn/cldyn_vfn-rsc_pairs.py with seeded non-trivial weights."""
     from mmengine.config import Config
 
     from cldyn_mm.registry import MODELS
@@ -117,8 +117,8 @@ def build_model(seed: int = 0):
     torch.manual_seed(seed)
     cfg = Config.fromfile(
         osp.join(
-            osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'fusion',
-            'cldyn_fusion.py'))
+            osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'cldyn',
+            'cldyn_vfn-rsc_pairs.py'))
     model = MODELS.build(cfg.model)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -5,7 +5,7 @@
                                     [--threads N] [--models vfn cldyn] [--opset 17]
 
 For each model (VFNFuser of configs/vfn/vfn_1xb8-200_demo.py, CLDyNFuser of
-configs/fusion/cldyn_fusion.py, seeded weights with random BN statistics and non-zero zero
+configs/cldyn/cldyn_vfn-rsc_pairs.py, seeded weights with random BN statistics and non-zero zero
 convs as in benchmarks/bench_fusion.py), three cases on the same inputs:
 
 * ``pytorch``: the model as trained and used by tools/fuse.py (``fuser.fuse``, eval mode);

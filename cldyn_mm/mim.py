@@ -20,6 +20,7 @@ config that names ``cldyn_mm::`` (this repository's tools do; for others, such a
 ``tools/train.py``, use ``python -m cldyn_mm TOOL.py ARGS``; see README.md).
 """
 import os.path as osp
+import sys
 
 PACKAGE = 'cldyn_mm'
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
@@ -51,6 +52,12 @@ def register_mim_package() -> None:
     # Config._get_cfg_path and the lazy-import (``read_base``) parser call the name bound in
     # mmengine.config.config; the mmengine.utils function itself is left alone
     config_module.get_installed_path = _wrap_installed_path(config_module.get_installed_path)
+    # mmengine.hub.get_config (``'pkg::path'`` -> Config) has its own binding; mmengine.hub
+    # imports the runner, so it is wrapped once something has imported it (e.g.
+    # cldyn_mm.models.task_adapters.load_task_config, which calls this again)
+    hub_module = sys.modules.get('mmengine.hub.hub')
+    if hub_module is not None:
+        hub_module.get_installed_path = _wrap_installed_path(hub_module.get_installed_path)
 
 
 def mim_dir() -> str:

@@ -238,7 +238,7 @@ class ExportFuser(nn.Module):
             self.kind = 'vfn'
         else:
             raise ExportError(f'ONNX export supports VFNFuser and CLDyNFuser configs '
-                              f'(configs/vfn/*.py, configs/fusion/cldyn_fusion.py), not '
+                              f'(configs/vfn/*.py, configs/cldyn/cldyn_vfn-rsc_pairs.py), not '
                               f'{type(fuser).__name__}')
         fuser.eval()
         self.vfn = ExportVFN(fuser.fusion_net)

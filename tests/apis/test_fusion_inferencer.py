@@ -14,7 +14,7 @@ from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
-CLDYN_CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
+CLDYN_CONFIG = osp.join(REPO, 'configs', 'cldyn', 'cldyn_vfn-rsc_pairs.py')
 DET_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'rtmdet-tiny_fused-eval_demo.py')
 SEG_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'segformer-b0_fused-eval_demo.py')
 SOD_CONFIG = osp.join(REPO, 'configs', 'fused_task', 'sod-r18-fpn_fused-eval_demo.py')

@@ -3,10 +3,10 @@ import os
 import cv2
 import numpy as np
 import pytest
-from mmengine.fileio import BaseStorageBackend, register_backend
 
 from cldyn_mm.datasets import PairedImageDataset
 from cldyn_mm.datasets.transforms import LoadIRVisPair
+from cldyn_mm.testing import MemoryStorageBackend, memory_backend_args
 
 
 def _write_pair(root,
@@ -138,36 +138,22 @@ def test_size_mismatch_and_unreadable_files_name_the_files(tmp_path):
     assert paths['ir_path'] in str(e.value)
 
 
-class _MemoryBackend(BaseStorageBackend):
-    """A storage backend that serves bytes from a dict (what a remote store looks like to
-    ``mmengine.fileio``)."""
-    files = {}
-
-    def get(self, filepath):
-        if str(filepath) not in self.files:
-            raise FileNotFoundError(filepath)
-        return self.files[str(filepath)]
-
-    def get_text(self, filepath, encoding='utf-8'):
-        return self.get(filepath).decode(encoding)
-
-
 def test_backend_args_read_pairs_through_mmengine_fileio(tmp_path):
     """``LoadIRVisPair(backend_args=...)`` reads through the given storage backend (remote
     storage in a config, as mmcv's LoadImageFromFile does) and decodes as the local read does;
     a missing or undecodable file is named."""
-    register_backend('cldyn_test_memory', _MemoryBackend, force=True)
+    backend_args = memory_backend_args()
     _write_pair(tmp_path, 'a', ir_dtype=np.uint16)
     local = dict(ir_path=str(tmp_path / 'ir' / 'a.png'), vi_path=str(tmp_path / 'vi' / 'a.png'))
     remote = dict(ir_path='store/ir/a.png', vi_path='store/vi/a.png')
     for key in ('ir_path', 'vi_path'):
-        _MemoryBackend.files[remote[key]] = open(local[key], 'rb').read()
-    load = LoadIRVisPair(backend_args=dict(backend='cldyn_test_memory'))
+        MemoryStorageBackend.files[remote[key]] = open(local[key], 'rb').read()
+    load = LoadIRVisPair(backend_args=backend_args)
     np.testing.assert_array_equal(load(dict(remote))['img'], LoadIRVisPair()(dict(local))['img'])
     assert 'cldyn_test_memory' in repr(load)
     with pytest.raises(FileNotFoundError, match='image file not found: store/ir/b.png'):
         load(dict(ir_path='store/ir/b.png', vi_path='store/vi/a.png'))
-    _MemoryBackend.files['store/ir/c.png'] = b'not an image'
+    MemoryStorageBackend.files['store/ir/c.png'] = b'not an image'
     with pytest.raises(OSError, match='cannot decode .*store/ir/c.png'):
         load(dict(ir_path='store/ir/c.png', vi_path='store/vi/a.png'))
     with pytest.raises(FileNotFoundError, match='image file not found: .*missing.png'):

@@ -19,7 +19,7 @@ from cldyn_mm.utils.colour import rgb_to_ycbcr
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'deployment', 'pytorch2onnx.py')
 VFN_CONFIG = osp.join(REPO, 'configs', 'vfn', 'vfn_1xb8-200_demo.py')
-CLDYN_CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
+CLDYN_CONFIG = osp.join(REPO, 'configs', 'cldyn', 'cldyn_vfn-rsc_pairs.py')
 EXPORT_SHAPE = (48, 64)  # the tracing size; every comparison runs at other sizes
 TASK_SHAPE = (16, 5, 7)
 ATOL = 1e-4

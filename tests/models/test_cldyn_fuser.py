@@ -1,4 +1,4 @@
-"""CLDyNFuser: frozen VFN + RSC chains, built from configs/fusion/cldyn_fusion.py."""
+"""CLDyNFuser: frozen VFN + RSC chains, built from configs/cldyn/cldyn_vfn-rsc_pairs.py."""
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from mmengine.config import Config
 from cldyn_mm.models import CLDyNFuser, VFNFuser
 from cldyn_mm.registry import MODELS
 
-CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'fusion' / 'cldyn_fusion.py'
+CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'cldyn' / 'cldyn_vfn-rsc_pairs.py'
 VFN_PARAMS = 46_617
 CHAIN_PARAMS = 645_084
 

@@ -22,7 +22,7 @@ from cldyn_mm.utils.colour import rgb_to_ycbcr
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'model_converters' / 'convert_official_ckpt.py'
-CONFIG = ROOT / 'configs' / 'fusion' / 'cldyn_fusion.py'
+CONFIG = ROOT / 'configs' / 'cldyn' / 'cldyn_vfn-rsc_pairs.py'
 
 _spec = importlib.util.spec_from_file_location('convert_official_ckpt', TOOL)
 convert_tool = importlib.util.module_from_spec(_spec)

@@ -1,4 +1,4 @@
-"""tools/fuse.py with configs/fusion/cldyn_fusion.py and --task-feat: compensated fusions."""
+"""tools/fuse.py with configs/cldyn/cldyn_vfn-rsc_pairs.py and --task-feat: compensated fusions."""
 import os
 import os.path as osp
 from pathlib import Path
@@ -12,7 +12,7 @@ from mmengine.config import Config
 from cldyn_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'fusion', 'cldyn_fusion.py')
+CONFIG = osp.join(REPO, 'configs', 'cldyn', 'cldyn_vfn-rsc_pairs.py')
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 

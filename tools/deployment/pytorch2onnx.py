@@ -6,7 +6,7 @@
         [--cfg-options k=v ...] [--trust-checkpoint] [--debug]
 
 CONFIG: a VFNFuser config (configs/vfn/*.py) or a CLDyNFuser config
-(configs/fusion/cldyn_fusion.py). The graph takes ``ir`` (N, 1, H, W) and ``vis`` (N, 3, H, W)
+(configs/cldyn/cldyn_vfn-rsc_pairs.py). The graph takes ``ir`` (N, 1, H, W) and ``vis`` (N, 3, H, W)
 RGB in [0, 1] (+ ``task_feat`` (N_t, C_t, H_t, W_t) for CLDyN) and returns ``fused_y``
 (N, 1, H, W) and ``fused`` (N, 3, H, W) RGB in [0, 1]; N, H, W and the task feature's axes are
 dynamic, --shape / --task-shape only size the tracing inputs. --verify runs the file with
@@ -108,7 +108,7 @@ def load_fuser(config: str, checkpoint: str, cfg_options=None):
     if not bases & set(SUPPORTED):
         raise ExportError(f'{config}: model type {model_type!r} cannot be exported; ONNX export '
                           f'supports {" and ".join(SUPPORTED)} configs (configs/vfn/*.py, '
-                          'configs/fusion/cldyn_fusion.py)')
+                          'configs/cldyn/cldyn_vfn-rsc_pairs.py)')
     return init_fuser(cfg, checkpoint)
 
 

@@ -1,7 +1,7 @@
 """Convert the CLDyN research code's checkpoints into one cldyn_mm checkpoint.
 
     python tools/model_converters/convert_official_ckpt.py --vfn VFN.pth [--rsc RSC.pth] \
-        --out OUT.pth [--config configs/fusion/cldyn_fusion.py] [--trust-checkpoint]
+        --out OUT.pth [--config configs/cldyn/cldyn_vfn-rsc_pairs.py] [--trust-checkpoint]
 
 ``--vfn``: the research VFN checkpoint, a dict with ``'net'`` (state dict; encoders spelled
 ``ir_feb``/``vi_feb`` or ``ir_e``/``vi_e``, decoder ``frb2`` or ``fb``). ``--rsc``: the research
@@ -9,7 +9,7 @@ RSC checkpoint with ``'rsc_ir'``, ``'rsc_vi'`` (A2SI blocks ``a2si0..``) and ``'
 (S*V, D) or (S, V, D)); its ``'rsc_optimizer'`` is dropped. bf16 tensors become float32.
 
 The output ``{'state_dict': ..., 'meta': ...}`` loads strictly into the model of ``--config``
-(default ``configs/fusion/cldyn_fusion.py``). Without ``--rsc`` it holds only the VFN
+(default ``configs/cldyn/cldyn_vfn-rsc_pairs.py``). Without ``--rsc`` it holds only the VFN
 (``fusion_net.*``), usable as ``vfn_checkpoint=`` or with a VFN config. Every name is mapped by
 the tables below; a file with unknown, missing or duplicate names, or a tensor of the wrong
 shape, is refused with the list of offending names (exit code 1, nothing written).
@@ -28,7 +28,7 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'fusion', 'cldyn_fusion.py')
+DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'cldyn', 'cldyn_vfn-rsc_pairs.py')
 
 # Spellings of the research code's top-level VFN modules.
 SPELLINGS = {

@@ -4,7 +4,7 @@ The MMEngine inferencer workflow (``preprocess -> forward -> visualize -> postpr
 the two kinds of models of this project:
 
 * a **fuser** (``VFNFuser``, ``CLDyNFuser``; e.g. ``configs/vfn/*.py``,
-  ``configs/fusion/cldyn_fusion.py``): the fused image, optionally compensated with one fixed
+  ``configs/cldyn/cldyn_vfn-rsc_pairs.py``): the fused image, optionally compensated with one fixed
   task feature (``task_feat``) for every pair;
 * a **fused task model** (``FusedDetector`` / ``FusedSegmentor`` with a detection,
   segmentation or salient-object adapter, ``model.mode`` ``'cldyn'`` or ``'vfn'``): the

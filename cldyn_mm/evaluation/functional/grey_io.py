@@ -6,7 +6,7 @@ reference evaluator the conversion runs in float32 on the 8-bit values and is th
 (half to even), which can differ by one grey level from OpenCV's integer ``uint8`` conversion.
 """
 import os
-from typing import Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
@@ -18,14 +18,17 @@ __all__ = ['load_grey', 'rgb_float_to_grey', 'IMAGE_EXTENSIONS']
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
 
-def load_grey(path: Union[str, os.PathLike]) -> np.ndarray:
+def load_grey(path: Union[str, os.PathLike], backend_args: Optional[dict] = None) -> np.ndarray:
     """Read an image file as grey levels in the metrics' convention.
 
-    ``cv2.imread`` (colour, BGR; a grey file becomes three equal channels, 16-bit files are
-    reduced to 8 bits, alpha is dropped), cast to float32, ``cv2.COLOR_BGR2GRAY``, ``np.round``.
+    The bytes come through ``mmengine.fileio`` (local files, or any storage backend given by
+    ``backend_args``) and are decoded by ``mmcv.imfrombytes`` with OpenCV in colour (BGR; a grey
+    file becomes three equal channels, 16-bit files are reduced to 8 bits, alpha is dropped),
+    as ``cv2.imread`` would; then cast to float32, ``cv2.COLOR_BGR2GRAY``, ``np.round``.
 
     Args:
-        path: image file.
+        path: image file (a local path or a URI of the backend).
+        backend_args: ``mmengine.fileio`` backend arguments; None = local disk.
 
     Returns:
         np.ndarray: ``(H, W)`` float64 with integer values in 0..255.
@@ -34,10 +37,14 @@ def load_grey(path: Union[str, os.PathLike]) -> np.ndarray:
         FileNotFoundError: the file does not exist.
         ValueError: OpenCV cannot decode it.
     """
+    from mmcv.image import imfrombytes
+    from mmengine import fileio
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'image file not found: {path}')
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image file not found: {path}') from None
+    bgr = imfrombytes(data, flag='color', backend='cv2')
     if bgr is None:
         raise ValueError(f'OpenCV could not read {path} as an image')
     grey = np.round(cv2.cvtColor(bgr.astype(np.float32), cv2.COLOR_BGR2GRAY))

@@ -31,7 +31,8 @@ class VFNFuser(BaseFuser):
     def fuse_y(self, inputs: Dict[str, Tensor], task_feat: Optional[Tensor] = None) -> Tensor:
         if task_feat is not None:
             raise ValueError(f'{type(self).__name__} does not use a task feature; use a CLDyN '
-                             'fusion config (configs/fusion/cldyn_fusion.py) for compensation')
+                             'fusion config (configs/cldyn/cldyn_vfn-rsc_pairs.py) for '
+                             'compensation')
         return self.fusion_net(inputs['ir'], inputs['vis_ycbcr'][:, :1])
 
     def loss(self, inputs: Dict[str, Tensor], data_samples=None) -> dict:

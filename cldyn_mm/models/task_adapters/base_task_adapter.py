@@ -35,11 +35,12 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import load_state_dict
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
-from cldyn_mm.utils.checkpoint import allow_mmengine_checkpoints, trusted_load
+from cldyn_mm.utils.checkpoint import read_checkpoint, trusted_load
 
 FeatureIndex = Union[int, str, Sequence[Union[int, str]], None]
 
@@ -48,22 +49,25 @@ def load_task_config(path: Union[str, Config]) -> Config:
     """Load an mmdet / mmseg (or any) config file.
 
     ``path`` may use MMEngine's package prefix, as in ``_base_``:
-    ``'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'`` is looked up in the installed package's
-    ``.mim/configs`` folder (``Config.fromfile`` itself does not resolve the prefix).
+    ``'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'`` is read with MMEngine's
+    :func:`mmengine.hub.get_config` from the installed package's ``.mim/configs`` folder
+    (``Config.fromfile`` itself does not resolve the prefix).
     """
     if isinstance(path, Config):
         return path
     path = str(path)
     if '::' in path:
-        package, rel = path.split('::', 1)
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
+        from mmengine.hub import get_config
+
+        from cldyn_mm.mim import register_mim_package
+        register_mim_package()  # cldyn_mm:: paths through mmengine.hub too
+        package = path.split('::', 1)[0]
+        if importlib.util.find_spec(package) is None:
             raise ImportError(f'{path}: package {package!r} is not installed')
-        root = osp.join(list(spec.submodule_search_locations)[0], '.mim', 'configs')
-        full = osp.join(root, rel)
-        if not osp.isfile(full):
-            raise FileNotFoundError(f'{path}: no config {rel!r} in {root}')
-        return Config.fromfile(full)
+        try:
+            return get_config(path)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f'{path}: no such config in {package} ({e})') from e
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path!r} not found')
     return Config.fromfile(path)
@@ -222,33 +226,34 @@ class BaseTaskAdapter(nn.Module):
     def default_feature_layer(self) -> str:
         return 'backbone'
 
-    def load_checkpoint(self, checkpoint: str) -> dict:
-        """Load (again) the task network's weights from ``checkpoint``."""
-        from mmengine.runner.checkpoint import _load_checkpoint_to_model
-        allow_mmengine_checkpoints()
-        if self.trust_checkpoint:
-            ckpt = trusted_load(checkpoint, map_location='cpu')
-        elif re.match(r'^https?://', str(checkpoint)):
+    def load_checkpoint(self, checkpoint: str) -> Dict[str, Tensor]:
+        """Load (again) the task network's weights from ``checkpoint``: a local file (read
+        safely by :func:`cldyn_mm.utils.read_checkpoint`, or fully unpickled with
+        ``trust_checkpoint``) or an http(s) URL; keys renamed by ``revise_keys``, loaded with
+        MMEngine's ``load_state_dict`` (``strict_checkpoint``). Returns the state dict."""
+        if re.match(r'^https?://', str(checkpoint)):
             ckpt = torch.hub.load_state_dict_from_url(
                 checkpoint, map_location='cpu', weights_only=True)
+            state, meta = ckpt.get('state_dict', ckpt), ckpt.get('meta')
+        elif self.trust_checkpoint:
+            ckpt = trusted_load(checkpoint, map_location='cpu')
+            if not isinstance(ckpt, dict):
+                raise TypeError(f'{checkpoint}: expected a state dict or a dict with '
+                                f'`state_dict`, got {type(ckpt).__name__}')
+            state, meta = ckpt.get('state_dict', ckpt), ckpt.get('meta')
         else:
-            if not osp.isfile(checkpoint):
-                raise FileNotFoundError(f'task network checkpoint {checkpoint!r} not found')
-            ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-        if not isinstance(ckpt, dict):
-            raise TypeError(f'{checkpoint}: expected a state dict or a dict with `state_dict`, '
-                            f'got {type(ckpt).__name__}')
+            state, meta = read_checkpoint(checkpoint, 'task network checkpoint')
+        for pattern, repl in self.revise_keys:
+            state = {re.sub(pattern, repl, k): v for k, v in state.items()}
         try:
-            _load_checkpoint_to_model(
-                self.model, ckpt, strict=self.strict_checkpoint, revise_keys=self.revise_keys)
+            load_state_dict(self.model, state, strict=self.strict_checkpoint)
         except RuntimeError as e:
             raise RuntimeError(f'{checkpoint} does not fit the task network '
                                f'{type(self.model).__name__} (strict_checkpoint=True; check '
                                f'the config, e.g. num_classes): {e}') from e
-        meta = ckpt.get('meta', None)
         if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
             self.dataset_meta = meta['dataset_meta']
-        return ckpt
+        return state
 
     def init_weights(self) -> None:
         """Keep the task network's weights.
@@ -555,24 +560,13 @@ class BaseTaskAdapter(nn.Module):
             data_samples, fused_rgb, tuple(inputs.shape[-2:]), for_loss=True)
         return self.model.loss(inputs, samples)
 
-    @staticmethod
-    def total_loss(losses: Dict[str, Union[Tensor, List[Tensor]]]) -> Tensor:
-        """Sum of the entries whose key contains ``'loss'`` (MMEngine's ``parse_losses`` rule;
-        accuracies and other logged values are left out)."""
-        total = None
-        for key, value in losses.items():
-            if 'loss' not in key:
-                continue
-            if isinstance(value, Tensor):
-                v = value.mean()
-            elif isinstance(value, (list, tuple)):
-                v = sum(x.mean() for x in value)
-            else:
-                raise TypeError(f'{key} is not a tensor or a list of tensors')
-            total = v if total is None else total + v
-        if total is None:
+    def total_loss(self, losses: Dict[str, Union[Tensor, List[Tensor]]]) -> Tensor:
+        """Sum of the entries whose key contains ``'loss'``, by the task network's own
+        ``parse_losses`` (MMEngine's ``BaseModel``; accuracies and other logged values are
+        left out)."""
+        if not any('loss' in key for key in losses):
             raise ValueError(f'no loss terms among {list(losses)}')
-        return total
+        return self.model.parse_losses(losses)[0]
 
     @torch.no_grad()
     def predict(self, fused_rgb: Tensor, data_samples: Optional[Sequence] = None) -> list:

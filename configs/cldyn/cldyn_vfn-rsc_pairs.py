@@ -1,7 +1,7 @@
 # CLDyN compensated fusion (spec section 3): the frozen VFN with one RSC chain per modality
 # (3 A2SI blocks each, about 645k parameters per chain) and the shared basis vector bank.
 # No task network here: the task feature T comes from outside, e.g.
-#   python tools/fuse.py configs/fusion/cldyn_fusion.py CKPT --ir IR --vi VI --out OUT \
+#   python tools/fuse.py configs/cldyn/cldyn_vfn-rsc_pairs.py CKPT --ir IR --vi VI --out OUT \
 #       --task-feat T.pt
 # Without a task feature the model gives the plain VFN fusion. A checkpoint of the research
 # code converts with tools/model_converters/convert_official_ckpt.py; set vfn_checkpoint to start
