@@ -136,6 +136,7 @@ def test_bn_folding_fast_path_runs_on_conv_modules():
     assert _folded_stages(block.train().selector.img_code) is None  # BN batch statistics
     reflect = nn.Sequential(conv_block(8, 8, padding_mode='reflect')).eval()
     assert _folded_stages(reflect) is None  # only zero padding is folded
+    assert _folded_stages(nn.Conv2d(8, 8, 3, padding=1).eval()) is None  # not a ConvModule
 
 
 def test_legacy_vfn_state_dict_loads_strictly_with_the_same_output():

@@ -136,7 +136,10 @@ def _folded_stages(layers: nn.Module) -> Optional[List[Tuple[Tensor, Tensor, flo
     Sequential of them, each Conv2d 3x3 (stride 1, padding 1, dilation 1, zero padding) ->
     BatchNorm2d in eval mode with running statistics -> LeakyReLU; None otherwise (e.g. in
     training mode, where BN uses batch statistics)."""
-    mods = [layers] if isinstance(layers, ConvModule) else list(layers)
+    if isinstance(layers, ConvModule):
+        mods = [layers]
+    else:
+        mods = list(layers) if isinstance(layers, nn.Sequential) else []
     if not mods:
         return None
     stages = []
