@@ -11,6 +11,7 @@ from cldyn_mm.apis import list_models, resolve_model
 from cldyn_mm.apis.model_index import REPO_ROOT
 from cldyn_mm.model_zoo import WEIGHTS_DIR
 from cldyn_mm.model_zoo.packing import read_state_dict
+from cldyn_mm.models.fusion.layers import upgrade_legacy_keys
 
 TOOL = Path(REPO_ROOT) / 'tools' / 'model_converters' / 'pack_zoo_model.py'
 
@@ -31,6 +32,9 @@ def test_shipped_weights_load_strictly(name):
     model = _build(config)
     state, meta = read_state_dict(weights)
     model.load_state_dict(state, strict=True)  # fp16 tensors load with a cast
+    # stored in the current key layout (old layouts would load too, renamed on the fly)
+    assert list(upgrade_legacy_keys(model, state)) == list(state), \
+        f'{name}: keys of the pre-ConvModule layout'
     for key, value in model.state_dict().items():
         assert torch.isfinite(value.float()).all(), f'{name}: {key} is not finite'
     assert 'cldyn_zoo' in meta, f'{name}: not made by tools/model_converters/pack_zoo_model.py'

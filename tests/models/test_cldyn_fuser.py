@@ -90,10 +90,10 @@ def test_vfn_stays_frozen_and_in_eval_mode():
     model = build().train()
     assert model.training and model.rsc_ir.training and model.bank.training
     assert not any(m.training for m in model.fusion_net.modules())
-    stats = model.fusion_net.ir_encoder.stem[1].running_mean.clone()
+    stats = model.fusion_net.ir_encoder.stem[0].bn.running_mean.clone()
     activate(model)
     model.fuse_y(inputs(), task_feat=task())
-    assert torch.equal(model.fusion_net.ir_encoder.stem[1].running_mean, stats)
+    assert torch.equal(model.fusion_net.ir_encoder.stem[0].bn.running_mean, stats)
 
 
 def test_gradient_reaches_rsc_and_bank_but_not_vfn():

@@ -30,7 +30,18 @@ _spec.loader.exec_module(convert_tool)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
+# ours -> research: ConvModule stages back to the research nn.Sequential indices ([Conv2d,
+# BatchNorm2d, LeakyReLU] * n, a last Conv2d of the decoder's res at index 3)
+CONV_MODULE_RULES = [
+    (r'(stem|img_embed|out)\.0\.conv\.', r'\1.0.'),
+    (r'(stem|img_embed|out)\.0\.bn\.', r'\1.1.'),
+    (r'(stem|img_embed|out)\.1\.conv\.', r'\1.3.'),
+    (r'(stem|img_embed)\.1\.bn\.', r'\1.4.'),
+    (r'(conv1|conv2|head|img_code)\.conv\.', r'\1.0.'),
+    (r'(conv1|conv2|head|img_code)\.bn\.', r'\1.1.'),
+]
 VFN_RULES = [  # ours -> research, applied in order; {ir}/{vi}/{dec} are the spellings
+    *CONV_MODULE_RULES,
     (r'^ir_encoder\.stem\.', '{ir}.bfe.'),
     (r'^vis_encoder\.stem\.', '{vi}.bfe.'),
     (r'^ir_encoder\.blocks\.(\d+)\.', r'{ir}.e\1.'),
@@ -47,6 +58,7 @@ VFN_RULES = [  # ours -> research, applied in order; {ir}/{vi}/{dec} are the spe
     (r'^fusion\.spatial_conv_max', 'frb1.conv_max_a'),
 ]
 RSC_RULES = [
+    *CONV_MODULE_RULES,
     (r'^blocks\.(\d+)\.', r'a2si\1.'),
     (r'selector\.prototypes$', 'orthogonal_convolutional_prototypes'),
     (r'selector\.task_code\.conv1', 'p_task_f.0'),

@@ -38,22 +38,46 @@ SPELLINGS = {
     'dec': ('frb2', 'fb'),
 }
 
+
+def _conv_blocks(research: str,
+                 ours: str,
+                 stages: int,
+                 single: bool = False,
+                 last_conv: bool = False) -> List[Tuple[str, str]]:
+    """Rows for a research ``nn.Sequential`` of ``[Conv2d, BatchNorm2d, LeakyReLU] * stages``
+    (indices 3j, 3j + 1; the activation has no weights), plus a last Conv2d with
+    ``last_conv``, onto ConvModules: stage j is ``ours.{j}`` (``ours`` itself when ``single``)
+    with ``conv`` and ``bn``; the last conv is ``ours.{stages}.conv``."""
+    rows = []
+    for j in range(stages):
+        dst = ours if single else f'{ours}.{j}'
+        rows += [(f'{research}.{3 * j}', f'{dst}.conv'), (f'{research}.{3 * j + 1}', f'{dst}.bn')]
+    if last_conv:
+        rows.append((f'{research}.{3 * stages}', f'{ours}.{stages}.conv'))
+    return rows
+
+
 # Research module path -> cldyn_mm module path, inside the VFN. {ir}/{vis}/{fus}/{dec} match
 # any spelling of SPELLINGS; {N} (block) and {I} (layer index) are copied. The parameter or
-# buffer name after the module path (weight, bias, running_mean, ...) is kept.
-_CB = [('Dcov1.{I}', 'conv1.{I}'), ('Dcov2.{I}', 'conv2.{I}'), ('conv', 'fuse')]
+# buffer name after the module path (weight, bias, running_mean, ...) is kept. The research
+# Conv2d + BatchNorm2d (+ LeakyReLU) sequences are mmcv ConvModules here (_conv_blocks).
+_CB = [
+    *_conv_blocks('Dcov1', 'conv1', 1, single=True),
+    *_conv_blocks('Dcov2', 'conv2', 1, single=True),
+    ('conv', 'fuse'),
+]
 VFN_TABLE: List[Tuple[str, str]] = [
-    ('{ir}.bfe.{I}', 'ir_encoder.stem.{I}'),
+    *_conv_blocks('{ir}.bfe', 'ir_encoder.stem', 2),
     *[('{ir}.e{N}.' + r, 'ir_encoder.blocks.{N}.' + o) for r, o in _CB],
-    ('{vis}.bfe.{I}', 'vis_encoder.stem.{I}'),
+    *_conv_blocks('{vis}.bfe', 'vis_encoder.stem', 2),
     *[('{vis}.e{N}.' + r, 'vis_encoder.blocks.{N}.' + o) for r, o in _CB],
     ('{fus}.mlp_aa.{I}', 'fusion.channel_mlp_avg.{I}'),
     ('{fus}.mlp_ma.{I}', 'fusion.channel_mlp_max.{I}'),
     ('{fus}.conv_mean_a.{I}', 'fusion.spatial_conv_avg.{I}'),
     ('{fus}.conv_max_a.{I}', 'fusion.spatial_conv_max.{I}'),
-    ('{dec}.f_conv.{I}', 'decoder.head.{I}'),
+    *_conv_blocks('{dec}.f_conv', 'decoder.head', 1, single=True),
     *[('{dec}.d{N}.' + r, 'decoder.blocks.{N}.' + o) for r, o in _CB],
-    ('{dec}.res.{I}', 'decoder.out.{I}'),
+    *_conv_blocks('{dec}.res', 'decoder.out', 1, last_conv=True),
 ]
 
 # Inside one RSC chain: research A2SI block a2si{N} -> blocks.{N} of RSCChain.
@@ -61,11 +85,11 @@ A2SI_TABLE: List[Tuple[str, str]] = [
     ('a2si{N}.orthogonal_convolutional_prototypes', 'blocks.{N}.selector.prototypes'),
     ('a2si{N}.p_task_f.0', 'blocks.{N}.selector.task_code.conv1'),
     ('a2si{N}.p_task_f.2', 'blocks.{N}.selector.task_code.conv2'),
-    ('a2si{N}.p_img_f.{I}', 'blocks.{N}.selector.img_code.{I}'),
+    *_conv_blocks('a2si{N}.p_img_f', 'blocks.{N}.selector.img_code', 1, single=True),
     ('a2si{N}.a_task_img.{I}', 'blocks.{N}.selector.joint.{I}'),
     ('a2si{N}.bv_f.p_task_f.0', 'blocks.{N}.basis_filter.task_embed.conv1'),
     ('a2si{N}.bv_f.p_task_f.2', 'blocks.{N}.basis_filter.task_embed.conv2'),
-    ('a2si{N}.bv_f.p_img_f.{I}', 'blocks.{N}.basis_filter.img_embed.{I}'),
+    *_conv_blocks('a2si{N}.bv_f.p_img_f', 'blocks.{N}.basis_filter.img_embed', 2),
     ('a2si{N}.bv_f.mlp.{I}', 'blocks.{N}.basis_filter.query.{I}'),
     ('a2si{N}.mlp_1x1.{I}', 'blocks.{N}.kernel_1x1.{I}'),
     ('a2si{N}.mlp_3x3.{I}', 'blocks.{N}.kernel_3x3.{I}'),

@@ -120,6 +120,9 @@ class CheckpointCompatibilityHook(Hook):
             for k, v in state.items()
         }
         theirs = {k: v for k, v in theirs.items() if self._keep(k)}
+        # keys of the fusion networks' pre-ConvModule layout load under their new names
+        from cldyn_mm.models.fusion.layers import upgrade_legacy_keys
+        theirs = upgrade_legacy_keys(model, theirs)
         missing = sorted(set(own) - set(theirs))
         unexpected = sorted(set(theirs) - set(own))
         shapes = sorted(

@@ -90,6 +90,13 @@ class CLDyNFuser(BaseFuser):
             raise RuntimeError(f'vfn_checkpoint {path} does not fit the VFN of the config: '
                                f'{e}') from e
 
+    def init_weights(self) -> None:
+        """MMEngine's init (``init_cfg`` of the fuser and its parts; the RSC zero convs end at
+        zero), then ``vfn_checkpoint`` is loaded again: an init never replaces the VFN."""
+        super().init_weights()
+        if self.vfn_checkpoint is not None:
+            self.load_vfn_checkpoint(self.vfn_checkpoint)
+
     def train(self, mode: bool = True) -> 'CLDyNFuser':
         """Set train/eval mode; the frozen VFN stays in eval mode."""
         super().train(mode)

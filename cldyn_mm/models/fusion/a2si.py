@@ -15,10 +15,15 @@ from typing import List, NamedTuple, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule, Sequential
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from .bvb import orthogonal_rows
+from .layers import LegacyKeysMixin, conv_block, is_conv_block
+
+InitCfg = Optional[Union[dict, List[dict]]]
 
 SELECTION_MODES = ('hard', 'soft')
 
@@ -60,7 +65,7 @@ def task_sequence(task_feat: Tensor, eps: float = 1e-8) -> TaskSequence:
     return TaskSequence(raw, raw / (rms + eps))
 
 
-class TaskSequenceEncoder(nn.Module):
+class TaskSequenceEncoder(BaseModule):
     """Conv1d(1 -> hidden, k3, p1, no bias), LReLU(0.2), Conv1d(hidden -> out, k3, p1, no bias),
     mean over the length: (B, L) -> (B, out).
 
@@ -77,8 +82,8 @@ class TaskSequenceEncoder(nn.Module):
 
     chunk = 1 << 14
 
-    def __init__(self, hidden_channels: int, out_channels: int) -> None:
-        super().__init__()
+    def __init__(self, hidden_channels: int, out_channels: int, init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.conv1 = nn.Conv1d(1, hidden_channels, 3, padding=1, bias=False)
         self.conv2 = nn.Conv1d(hidden_channels, out_channels, 3, padding=1, bias=False)
 
@@ -126,16 +131,23 @@ CHUNK_ELEMENTS = 1 << 22
 MIN_CHUNK_ROWS = 8
 
 
-def _folded_stages(layers: nn.Sequential) -> Optional[List[Tuple[Tensor, Tensor, float]]]:
-    """``[(weight, bias, slope)]`` with BN folded when ``layers`` is [Conv2d 3x3 (stride 1,
-    padding 1, dilation 1, zero padding), BatchNorm2d in eval mode with running statistics,
-    LeakyReLU] * n; None otherwise (e.g. in training mode, where BN uses batch statistics)."""
-    mods = list(layers)
-    if not mods or len(mods) % 3:
+def _folded_stages(layers: nn.Module) -> Optional[List[Tuple[Tensor, Tensor, float]]]:
+    """``[(weight, bias, slope)]`` with BN folded when ``layers`` is a ``ConvModule`` or a
+    Sequential of them, each Conv2d 3x3 (stride 1, padding 1, dilation 1, zero padding) ->
+    BatchNorm2d in eval mode with running statistics -> LeakyReLU; None otherwise (e.g. in
+    training mode, where BN uses batch statistics)."""
+    if isinstance(layers, ConvModule):
+        mods = [layers]
+    else:
+        mods = list(layers) if isinstance(layers, nn.Sequential) else []
+    if not mods:
         return None
     stages = []
-    for conv, bn, act in zip(mods[0::3], mods[1::3], mods[2::3]):
-        if not (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+    for mod in mods:
+        if not is_conv_block(mod):
+            return None
+        conv, bn, act = mod.conv, mod.norm, mod.activate if mod.with_activation else None
+        if not (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
                 and conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and
                 conv.padding_mode == 'zeros' and isinstance(bn, nn.BatchNorm2d) and not bn.training
                 and bn.running_mean is not None and isinstance(act, nn.LeakyReLU)):
@@ -153,11 +165,11 @@ def _row_slice(x: Tensor, lo: int, hi: int) -> Tensor:
     return F.pad(part, (0, 0, top, bottom)) if top or bottom else part
 
 
-def pooled_conv_stack(layers: nn.Sequential, x: Tensor) -> Tensor:
+def pooled_conv_stack(layers: nn.Module, x: Tensor) -> Tensor:
     """Global average pool of ``layers(x)``: (B, C_in, H, W) -> (B, C_out).
 
-    ``layers`` is a Sequential of Conv2d / BatchNorm2d / LeakyReLU. In training mode (or for
-    layers of another form) it runs as it is. In eval mode the BNs are folded into the
+    ``layers`` is a ``ConvModule`` (conv, BN, LeakyReLU) or a Sequential of them. In training
+    mode (or for layers of another form) it runs as it is. In eval mode the BNs are folded into the
     convolutions and the activations run in place; on the CPU the stack is computed in chunks
     of rows (each chunk with the halo rows its 3x3 convolutions need, zero rows at the image
     border, so the result is the same up to float rounding): the full-resolution maps (64 and
@@ -199,30 +211,32 @@ def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
         nn.Linear(hidden, out_dim))
 
 
-class SetSelector(nn.Module):
+class SetSelector(LegacyKeysMixin, BaseModule):
     """Steps 1-4: per-filter logits over the S sets from T and the feature map.
 
     task code (B, P/2) [from ``task_code``] and image code GAP(LReLU(BN(conv3x3(f)))) (B, P/2)
+    [``img_code``, a ConvModule with a conv without bias]
     -> ``joint`` MLP -> (B, P, K) -> cosine to each row of the prototype matrix
     ``prototypes`` (S, P), a parameter initialised orthogonal -> logits (B, K, S) in [-1, 1].
     P = proto_dim = 16.
     """
 
+    _legacy_renames = {'img_code.0': 'img_code.conv', 'img_code.1': 'img_code.bn'}
+
     def __init__(self,
                  in_channels: int = 8,
                  filter_num: int = 4,
                  set_num: int = 4,
-                 proto_dim: int = 16) -> None:
-        super().__init__()
+                 proto_dim: int = 16,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         if proto_dim % 4:
             raise ValueError(f'proto_dim must be a multiple of 4, got {proto_dim}')
         self.filter_num = filter_num
         self.proto_dim = proto_dim
         half = proto_dim // 2
         self.task_code = TaskSequenceEncoder(proto_dim // 4, half)
-        self.img_code = nn.Sequential(
-            nn.Conv2d(in_channels, half, 3, padding=1, bias=False), nn.BatchNorm2d(half),
-            nn.LeakyReLU(0.2, inplace=True))
+        self.img_code = conv_block(in_channels, half, bias=False)
         self.joint = _mlp(proto_dim, int(filter_num * proto_dim / 2), filter_num * proto_dim)
         # "meant as fixed", but the research code's closed loop trains them (spec section 3
         # item 4, section 4): a parameter; ClosedLoopCLDyN(freeze_prototypes=True) keeps them
@@ -237,24 +251,33 @@ class SetSelector(nn.Module):
         return torch.einsum('sp,bpk->bks', protos.to(joint.dtype), joint)
 
 
-class BasisFilter(nn.Module):
+class BasisFilter(LegacyKeysMixin, BaseModule):
     """Step 6, the query: q = MLP(cat(task embedding, image embedding)), (B, D).
 
     Task embedding: :class:`TaskSequenceEncoder` (1 -> D/4 -> D/2) on the RMS-normalised T.
-    Image embedding: GAP(LReLU(BN(conv3x3 D/4 -> D/2)(LReLU(BN(conv3x3 C -> D/4)(f))))).
+    Image embedding: GAP(LReLU(BN(conv3x3 D/4 -> D/2)(LReLU(BN(conv3x3 C -> D/4)(f))))),
+    ``img_embed``: two ConvModules with convs without bias.
     The selection of vectors with q is :func:`select_basis_vectors`.
     """
 
-    def __init__(self, embed_dim: int = 256, in_channels: int = 8) -> None:
-        super().__init__()
+    _legacy_renames = {
+        'img_embed.0': 'img_embed.0.conv',
+        'img_embed.1': 'img_embed.0.bn',
+        'img_embed.3': 'img_embed.1.conv',
+        'img_embed.4': 'img_embed.1.bn'
+    }
+
+    def __init__(self,
+                 embed_dim: int = 256,
+                 in_channels: int = 8,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         if embed_dim % 4:
             raise ValueError(f'embed_dim must be a multiple of 4, got {embed_dim}')
         quarter, half = embed_dim // 4, embed_dim // 2
         self.task_embed = TaskSequenceEncoder(quarter, half)
-        self.img_embed = nn.Sequential(
-            nn.Conv2d(in_channels, quarter, 3, padding=1, bias=False), nn.BatchNorm2d(quarter),
-            nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(quarter, half, 3, padding=1, bias=False),
-            nn.BatchNorm2d(half), nn.LeakyReLU(0.2, inplace=True))
+        self.img_embed = Sequential(
+            conv_block(in_channels, quarter, bias=False), conv_block(quarter, half, bias=False))
         self.query = _mlp(embed_dim, quarter, embed_dim)
 
     def forward(self, query_code: Tensor, feat: Tensor) -> Tensor:
@@ -423,7 +446,7 @@ def slot_conv(x: Tensor,
 
 
 @MODELS.register_module()
-class A2SIBlock(nn.Module):
+class A2SIBlock(BaseModule):
     """Adaptive semantic injection: compensates one encoder feature map with a task feature.
 
     ``forward(bank, task, feat)``: ``feat`` (B, C, H, W) -> (B, C, H, W) = feat +
@@ -447,6 +470,9 @@ class A2SIBlock(nn.Module):
             straight-through gradient), e.g. to compare runs exactly.
         selection (str): ``'hard'`` or ``'soft'``. Defaults to ``'hard'``.
         soft_temperature (float): Temperature of ``'soft'`` selection. Defaults to 0.1.
+        init_cfg (dict | list[dict], optional): MMEngine initialisation applied by
+            ``init_weights()``, which then sets the zero conv to zero again. Defaults to None:
+            the construction-time init (PyTorch's defaults, orthogonal prototypes, zero conv).
     """
 
     def __init__(self,
@@ -459,8 +485,9 @@ class A2SIBlock(nn.Module):
                  tau: float = 0.5,
                  selection: str = 'hard',
                  soft_temperature: float = 0.1,
-                 gumbel_noise: bool = True) -> None:
-        super().__init__()
+                 gumbel_noise: bool = True,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         if selection not in SELECTION_MODES:
             raise ValueError(f'selection must be one of {SELECTION_MODES}, got {selection!r}')
         if filter_num > vector_num:
@@ -485,8 +512,16 @@ class A2SIBlock(nn.Module):
         self.kernel_3x3 = _mlp(embed_dim, embed_dim // 4, c * c * 9)
         self.out_norm = nn.BatchNorm2d(c)
         self.zero_conv = nn.Conv2d(c, c, 1)
+        self._zero_init()
+
+    def _zero_init(self) -> None:
         nn.init.zeros_(self.zero_conv.weight)
         nn.init.zeros_(self.zero_conv.bias)
+
+    def init_weights(self) -> None:
+        """``init_cfg`` (if any), then the zero conv to zero: a new block is the identity."""
+        super().init_weights()
+        self._zero_init()
 
     def encode_task(self, seq: TaskSequence) -> TaskCodes:
         """The parts of steps 1 and 6 that depend on T only: (B_t, P/2) and (B_t, D/2)."""

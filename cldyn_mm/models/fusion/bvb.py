@@ -1,6 +1,9 @@
 """BVB, the basis vector bank of RSC (spec section 3), and its orthogonal initialisation."""
+from typing import List, Optional, Union
+
 import torch
 import torch.nn as nn
+from mmengine.model import BaseModule
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
@@ -22,7 +25,7 @@ def orthogonal_rows(num_rows: int, dim: int) -> Tensor:
 
 
 @MODELS.register_module()
-class BasisVectorBank(nn.Module):
+class BasisVectorBank(BaseModule):
     """S sets of V trainable basis vectors of dimension D, shared by both RSC chains.
 
     Stored as one parameter ``weight`` of shape (S * V, D) (the research checkpoint's ``bvb``),
@@ -33,10 +36,17 @@ class BasisVectorBank(nn.Module):
         set_num (int): S, the number of sets (kernel shapes). Defaults to 4.
         vector_num (int): V, basis vectors per set. Defaults to 32.
         embed_dim (int): D, the dimension of a basis vector. Defaults to 256.
+        init_cfg (dict | list[dict], optional): MMEngine initialisation applied by
+            ``init_weights()``. Defaults to None: the construction-time init above (random,
+            so ``init_weights()`` does not redo it).
     """
 
-    def __init__(self, set_num: int = 4, vector_num: int = 32, embed_dim: int = 256) -> None:
-        super().__init__()
+    def __init__(self,
+                 set_num: int = 4,
+                 vector_num: int = 32,
+                 embed_dim: int = 256,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.set_num = set_num
         self.vector_num = vector_num
         self.embed_dim = embed_dim

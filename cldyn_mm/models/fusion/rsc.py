@@ -8,7 +8,7 @@ chain (the spec's "about 645k").
 """
 from typing import List, Optional, Union
 
-import torch.nn as nn
+from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
@@ -17,21 +17,27 @@ from .bvb import BasisVectorBank
 
 
 @MODELS.register_module()
-class RSCChain(nn.Module):
+class RSCChain(BaseModule):
     """A chain of :class:`A2SIBlock` for one modality.
 
     Args:
         num_blocks (int): Number of A2SI blocks, the VFN's ``num_blocks - 1``. Defaults to 3.
         **block_cfg: Arguments of every :class:`A2SIBlock` (``embed_dim``, ``in_channels``,
             ``filter_num``, ``set_num``, ``vector_num``, ``proto_dim``, ``tau``, ``selection``,
-            ``soft_temperature``).
+            ``soft_temperature``, ``gumbel_noise``).
+        init_cfg (dict | list[dict], optional): MMEngine initialisation of the chain, applied
+            by ``init_weights()`` (the blocks then set their zero convs to zero again).
+            Defaults to None.
     """
 
-    def __init__(self, num_blocks: int = 3, **block_cfg) -> None:
-        super().__init__()
+    def __init__(self,
+                 num_blocks: int = 3,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **block_cfg) -> None:
+        super().__init__(init_cfg=init_cfg)
         if num_blocks < 1:
             raise ValueError(f'RSCChain needs num_blocks >= 1, got {num_blocks}')
-        self.blocks = nn.ModuleList(A2SIBlock(**block_cfg) for _ in range(num_blocks))
+        self.blocks = ModuleList(A2SIBlock(**block_cfg) for _ in range(num_blocks))
 
     @property
     def num_blocks(self) -> int:

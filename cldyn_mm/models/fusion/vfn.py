@@ -7,41 +7,39 @@ Data flow (B = batch, images in [0, 1]):
       -> decoder (FRB2): (B, 1, H, W) fused Y in [0, 1]
 The network is fully convolutional and keeps the input size (any H, W >= 2).
 """
-from typing import List
+from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import BaseModule, ModuleList, Sequential
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from .gradients import sobel_l1
+from .layers import LegacyKeysMixin, conv_block
+
+InitCfg = Optional[Union[dict, List[dict]]]
 
 
-def _conv_bn_act(cin: int,
-                 cout: int,
-                 padding_mode: str = 'zeros',
-                 dilation: int = 1,
-                 act: bool = True) -> nn.Sequential:
-    layers = [
-        nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, padding_mode=padding_mode),
-        nn.BatchNorm2d(cout)
-    ]
-    if act:
-        layers.append(nn.LeakyReLU(0.2, inplace=True))
-    return nn.Sequential(*layers)
-
-
-class DenseDilatedBlock(nn.Module):
+class DenseDilatedBlock(LegacyKeysMixin, BaseModule):
     """CB: dense block of two dilated 3x3 convs and a 1x1 fusion conv with a residual.
 
-    (B, C, H, W) -> (B, C, H, W).
+    ``conv1`` / ``conv2``: ConvModules (conv with bias, BN, LeakyReLU(0.2); dilation 2, zero
+    padding). (B, C, H, W) -> (B, C, H, W).
     """
 
-    def __init__(self, channels: int = 8) -> None:
-        super().__init__()
-        self.conv1 = _conv_bn_act(channels, channels, dilation=2)
-        self.conv2 = _conv_bn_act(2 * channels, channels, dilation=2)
+    _legacy_renames = {
+        'conv1.0': 'conv1.conv',
+        'conv1.1': 'conv1.bn',
+        'conv2.0': 'conv2.conv',
+        'conv2.1': 'conv2.bn'
+    }
+
+    def __init__(self, channels: int = 8, init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.conv1 = conv_block(channels, channels, dilation=2)
+        self.conv2 = conv_block(2 * channels, channels, dilation=2)
         self.fuse = nn.Conv2d(3 * channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,21 +48,31 @@ class DenseDilatedBlock(nn.Module):
         return x + F.leaky_relu(self.fuse(y2), 0.2)
 
 
-class FeatureEncoder(nn.Module):
+class FeatureEncoder(LegacyKeysMixin, BaseModule):
     """FEB: a stem (1 -> 4 -> C, reflect-padded) and ``num_blocks`` CB blocks.
 
-    Callable block by block (:meth:`forward_block`) because RSC acts between blocks; block 0 is
-    the stem followed by the first CB. (B, 1, H, W) -> (B, C, H, W).
+    ``stem``: two ConvModules (conv with bias, BN, LeakyReLU(0.2)). Callable block by block
+    (:meth:`forward_block`) because RSC acts between blocks; block 0 is the stem followed by
+    the first CB. (B, 1, H, W) -> (B, C, H, W).
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 8, num_blocks: int = 4) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels // 2, 3, padding=1, padding_mode='reflect'),
-            nn.BatchNorm2d(channels // 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(channels // 2, channels, 3, padding=1, padding_mode='reflect'),
-            nn.BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True))
-        self.blocks = nn.ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
+    _legacy_renames = {
+        'stem.0': 'stem.0.conv',
+        'stem.1': 'stem.0.bn',
+        'stem.3': 'stem.1.conv',
+        'stem.4': 'stem.1.bn'
+    }
+
+    def __init__(self,
+                 in_channels: int = 1,
+                 channels: int = 8,
+                 num_blocks: int = 4,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.stem = Sequential(
+            conv_block(in_channels, channels // 2, padding_mode='reflect'),
+            conv_block(channels // 2, channels, padding_mode='reflect'))
+        self.blocks = ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
 
     @property
     def num_blocks(self) -> int:
@@ -81,14 +89,14 @@ class FeatureEncoder(nn.Module):
         return x
 
 
-class GradientAttentionFusion(nn.Module):
+class GradientAttentionFusion(BaseModule):
     """FRB1: channel x spatial attention computed on the gradients of both feature maps.
 
     (B, C, H, W) x 2 -> (B, 2C, H, W) = cat(f_ir, f_vis) * sigmoid(ca * sa).
     """
 
-    def __init__(self, channels: int = 16, hidden: int = 32) -> None:
-        super().__init__()
+    def __init__(self, channels: int = 16, hidden: int = 32, init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
 
         def mlp():
             return nn.Sequential(
@@ -116,17 +124,32 @@ class GradientAttentionFusion(nn.Module):
         return couple * torch.sigmoid(ca[:, :, None, None] * sa)
 
 
-class FusionDecoder(nn.Module):
-    """FRB2: (B, 2C, H, W) -> fused Y (B, 1, H, W) in [0, 1] via (tanh + 1) / 2."""
+class FusionDecoder(LegacyKeysMixin, BaseModule):
+    """FRB2: (B, 2C, H, W) -> fused Y (B, 1, H, W) in [0, 1] via (tanh + 1) / 2.
 
-    def __init__(self, in_channels: int = 16, channels: int = 8, num_blocks: int = 4) -> None:
-        super().__init__()
-        self.head = _conv_bn_act(in_channels, channels, padding_mode='reflect')
-        self.blocks = nn.ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
-        self.out = nn.Sequential(
-            nn.Conv2d(channels, channels // 2, 3, padding=1, padding_mode='reflect'),
-            nn.BatchNorm2d(channels // 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(channels // 2, 1, 3, padding=1, padding_mode='reflect'))
+    ``head``: a ConvModule (conv with bias, BN, LeakyReLU(0.2)); ``out``: such a ConvModule and
+    a ConvModule of only a conv (with bias); all reflect-padded.
+    """
+
+    _legacy_renames = {
+        'head.0': 'head.conv',
+        'head.1': 'head.bn',
+        'out.0': 'out.0.conv',
+        'out.1': 'out.0.bn',
+        'out.3': 'out.1.conv'
+    }
+
+    def __init__(self,
+                 in_channels: int = 16,
+                 channels: int = 8,
+                 num_blocks: int = 4,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.head = conv_block(in_channels, channels, padding_mode='reflect')
+        self.blocks = ModuleList(DenseDilatedBlock(channels) for _ in range(num_blocks))
+        self.out = Sequential(
+            conv_block(channels, channels // 2, padding_mode='reflect'),
+            conv_block(channels // 2, 1, padding_mode='reflect', norm=False, act=False))
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(x)
@@ -136,7 +159,7 @@ class FusionDecoder(nn.Module):
 
 
 @MODELS.register_module()
-class VFN(nn.Module):
+class VFN(BaseModule):
     """Visually guided fusion network: fuses IR and visible Y into one Y image.
 
     46,617 parameters with the defaults. ``forward(ir, vis_y)`` takes (B, 1, H, W) tensors in
@@ -150,10 +173,22 @@ class VFN(nn.Module):
             channels-last memory format. The values are the same; with 8-16 channel maps,
             oneDNN on CPU runs the network about twice as fast that way
             (``benchmarks/bench_fusion.py``). Defaults to True.
+        init_cfg (dict | list[dict], optional): MMEngine initialisation applied by
+            ``init_weights()``. Defaults to None: every layer keeps PyTorch's default
+            initialisation (that of the research code; MMEngine's initialisers cannot express
+            its bias init), which the network gets at construction.
+
+    Conv + BN + LeakyReLU stages are mmcv ``ConvModule``s (``conv`` / ``bn`` in the state
+    dict); checkpoints of the earlier ``nn.Sequential`` layout still load (see
+    :mod:`cldyn_mm.models.fusion.layers`).
     """
 
-    def __init__(self, channels: int = 8, num_blocks: int = 4, channels_last: bool = True) -> None:
-        super().__init__()
+    def __init__(self,
+                 channels: int = 8,
+                 num_blocks: int = 4,
+                 channels_last: bool = True,
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.channels = channels
         self.channels_last = channels_last
         self.ir_encoder = FeatureEncoder(1, channels, num_blocks)
