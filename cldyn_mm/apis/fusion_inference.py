@@ -4,7 +4,6 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -13,8 +12,10 @@ from mmengine.runner import load_checkpoint
 from torch.utils.data import DataLoader, Dataset
 
 from cldyn_mm.datasets.paired_image_dataset import list_images, pair_by_stem
+from cldyn_mm.datasets.task_utils import image_size
 from cldyn_mm.registry import MODELS
 from cldyn_mm.utils import register_all_modules
+from cldyn_mm.utils.image_io import write_image_atomic
 
 OUTPUT_EXTENSIONS = ('.png', '.jpg', '.bmp', '.tif')
 
@@ -54,19 +55,6 @@ def load_task_feature(path: str) -> torch.Tensor:
         raise ValueError(f'{path}: task feature must have shape (C, H, W) or (1, C, H, W), '
                          f'got {tuple(feat.shape)}')
     return feat.float()
-
-
-def image_size(path: str):
-    """(width, height) from the file header when possible."""
-    try:
-        from PIL import Image
-        with Image.open(path) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - fall back to a full decode
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise OSError(f'cannot decode image file (corrupt or unsupported format): {path}')
-        return img.shape[1], img.shape[0]
 
 
 class _PairList(Dataset):
@@ -115,11 +103,7 @@ def size_batches(items: Sequence[dict], batch_size: int) -> List[List[int]]:
 def write_rgb(path: str, rgb: torch.Tensor) -> None:
     """Write (3, H, W) RGB in [0, 1] as an 8-bit image, atomically (tmp file + rename)."""
     img = (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    stem, ext = osp.splitext(path)
-    tmp = f'{stem}.partial{ext}'
-    if not cv2.imwrite(tmp, np.ascontiguousarray(img[..., ::-1])):
-        raise OSError(f'cannot write {tmp}')
-    os.replace(tmp, path)
+    write_image_atomic(path, np.ascontiguousarray(img[..., ::-1]))
 
 
 def fuse_folder(model,

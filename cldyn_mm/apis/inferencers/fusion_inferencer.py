@@ -33,7 +33,7 @@ from cldyn_mm.utils import register_all_modules
 from cldyn_mm.visualization import to_uint8_rgb
 from ..fusion_inference import OUTPUT_EXTENSIONS, size_batches, write_rgb
 from ..model_index import resolve_model
-from .prediction_io import prediction_writer, write_png_atomic
+from .prediction_io import prediction_writer, write_image_atomic
 from .weights import load_model_weights
 
 PathLike = Union[str, os.PathLike]
@@ -372,7 +372,7 @@ class FusionInferencer(BaseInferencer):
             panel = np.ascontiguousarray(rgb[..., ::-1])
             if panel_dir:
                 os.makedirs(panel_dir, exist_ok=True)
-                write_png_atomic(osp.join(panel_dir, f"{item['stem']}.png"), panel)
+                write_image_atomic(osp.join(panel_dir, f"{item['stem']}.png"), panel)
             panels.append(panel)
         return panels
 

@@ -14,16 +14,9 @@ import os
 import os.path as osp
 from typing import List
 
-import cv2
 import numpy as np
 
-
-def write_png_atomic(path: str, img: np.ndarray) -> None:
-    """``cv2.imwrite`` (so BGR / grey) through a temporary file and a rename."""
-    tmp = f'{osp.splitext(path)[0]}.partial.png'
-    if not cv2.imwrite(tmp, img):
-        raise OSError(f'cannot write {tmp}')
-    os.replace(tmp, path)
+from cldyn_mm.utils.image_io import write_image_atomic
 
 
 def xyxy_to_coco(bboxes: np.ndarray) -> np.ndarray:
@@ -81,7 +74,7 @@ class MaskPNGWriter:
         else:
             mask = result['sem_seg']
             img = mask.astype(np.uint8 if mask.max(initial=0) < 256 else np.uint16)
-        write_png_atomic(osp.join(self.folder, f'{stem}.png'), img)
+        write_image_atomic(osp.join(self.folder, f'{stem}.png'), img)
 
     def close(self) -> None:
         pass
