@@ -113,14 +113,16 @@ def load_fuser(config: str, checkpoint: str, cfg_options=None):
 
 
 def read_pair(ir_path: str, vi_path: str):
-    """``(ir (1, 1, H, W), vis (1, 3, H, W) RGB)`` float32 in [0, 1] from two image files."""
-    import cv2
+    """``(ir (1, 1, H, W), vis (1, 3, H, W) RGB)`` float32 in [0, 1] from two image files
+    (read through ``mmengine.fileio``, decoded by ``mmcv.imfrombytes``)."""
     import torch
+    from mmcv.image import imfrombytes
+    from mmengine import fileio
     imgs = []
-    for path, flag in ((ir_path, cv2.IMREAD_GRAYSCALE), (vi_path, cv2.IMREAD_COLOR)):
+    for path, flag in ((ir_path, 'grayscale'), (vi_path, 'color')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'image not found: {path}')
-        img = cv2.imread(path, flag)
+        img = imfrombytes(fileio.get(path), flag=flag, backend='cv2')
         if img is None:
             raise OSError(f'cannot decode image file: {path}')
         imgs.append(img)
