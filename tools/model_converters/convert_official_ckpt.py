@@ -38,46 +38,25 @@ SPELLINGS = {
     'dec': ('frb2', 'fb'),
 }
 
-
-def _conv_blocks(research: str,
-                 ours: str,
-                 stages: int,
-                 single: bool = False,
-                 last_conv: bool = False) -> List[Tuple[str, str]]:
-    """Rows for a research ``nn.Sequential`` of ``[Conv2d, BatchNorm2d, LeakyReLU] * stages``
-    (indices 3j, 3j + 1; the activation has no weights), plus a last Conv2d with
-    ``last_conv``, onto ConvModules: stage j is ``ours.{j}`` (``ours`` itself when ``single``)
-    with ``conv`` and ``bn``; the last conv is ``ours.{stages}.conv``."""
-    rows = []
-    for j in range(stages):
-        dst = ours if single else f'{ours}.{j}'
-        rows += [(f'{research}.{3 * j}', f'{dst}.conv'), (f'{research}.{3 * j + 1}', f'{dst}.bn')]
-    if last_conv:
-        rows.append((f'{research}.{3 * stages}', f'{ours}.{stages}.conv'))
-    return rows
-
-
 # Research module path -> cldyn_mm module path, inside the VFN. {ir}/{vis}/{fus}/{dec} match
 # any spelling of SPELLINGS; {N} (block) and {I} (layer index) are copied. The parameter or
 # buffer name after the module path (weight, bias, running_mean, ...) is kept. The research
-# Conv2d + BatchNorm2d (+ LeakyReLU) sequences are mmcv ConvModules here (_conv_blocks).
-_CB = [
-    *_conv_blocks('Dcov1', 'conv1', 1, single=True),
-    *_conv_blocks('Dcov2', 'conv2', 1, single=True),
-    ('conv', 'fuse'),
-]
+# code's Conv2d + BatchNorm2d (+ LeakyReLU) nn.Sequentials map index for index onto this
+# package's state-dict version 1; the ConvModule names of the current version follow from the
+# modules' own renames (cldyn_mm.models.fusion.layers.upgrade_legacy_keys, in main).
+_CB = [('Dcov1.{I}', 'conv1.{I}'), ('Dcov2.{I}', 'conv2.{I}'), ('conv', 'fuse')]
 VFN_TABLE: List[Tuple[str, str]] = [
-    *_conv_blocks('{ir}.bfe', 'ir_encoder.stem', 2),
+    ('{ir}.bfe.{I}', 'ir_encoder.stem.{I}'),
     *[('{ir}.e{N}.' + r, 'ir_encoder.blocks.{N}.' + o) for r, o in _CB],
-    *_conv_blocks('{vis}.bfe', 'vis_encoder.stem', 2),
+    ('{vis}.bfe.{I}', 'vis_encoder.stem.{I}'),
     *[('{vis}.e{N}.' + r, 'vis_encoder.blocks.{N}.' + o) for r, o in _CB],
     ('{fus}.mlp_aa.{I}', 'fusion.channel_mlp_avg.{I}'),
     ('{fus}.mlp_ma.{I}', 'fusion.channel_mlp_max.{I}'),
     ('{fus}.conv_mean_a.{I}', 'fusion.spatial_conv_avg.{I}'),
     ('{fus}.conv_max_a.{I}', 'fusion.spatial_conv_max.{I}'),
-    *_conv_blocks('{dec}.f_conv', 'decoder.head', 1, single=True),
+    ('{dec}.f_conv.{I}', 'decoder.head.{I}'),
     *[('{dec}.d{N}.' + r, 'decoder.blocks.{N}.' + o) for r, o in _CB],
-    *_conv_blocks('{dec}.res', 'decoder.out', 1, last_conv=True),
+    ('{dec}.res.{I}', 'decoder.out.{I}'),
 ]
 
 # Inside one RSC chain: research A2SI block a2si{N} -> blocks.{N} of RSCChain.
@@ -85,11 +64,11 @@ A2SI_TABLE: List[Tuple[str, str]] = [
     ('a2si{N}.orthogonal_convolutional_prototypes', 'blocks.{N}.selector.prototypes'),
     ('a2si{N}.p_task_f.0', 'blocks.{N}.selector.task_code.conv1'),
     ('a2si{N}.p_task_f.2', 'blocks.{N}.selector.task_code.conv2'),
-    *_conv_blocks('a2si{N}.p_img_f', 'blocks.{N}.selector.img_code', 1, single=True),
+    ('a2si{N}.p_img_f.{I}', 'blocks.{N}.selector.img_code.{I}'),
     ('a2si{N}.a_task_img.{I}', 'blocks.{N}.selector.joint.{I}'),
     ('a2si{N}.bv_f.p_task_f.0', 'blocks.{N}.basis_filter.task_embed.conv1'),
     ('a2si{N}.bv_f.p_task_f.2', 'blocks.{N}.basis_filter.task_embed.conv2'),
-    *_conv_blocks('a2si{N}.bv_f.p_img_f', 'blocks.{N}.basis_filter.img_embed', 2),
+    ('a2si{N}.bv_f.p_img_f.{I}', 'blocks.{N}.basis_filter.img_embed.{I}'),
     ('a2si{N}.bv_f.mlp.{I}', 'blocks.{N}.basis_filter.query.{I}'),
     ('a2si{N}.mlp_1x1.{I}', 'blocks.{N}.kernel_1x1.{I}'),
     ('a2si{N}.mlp_3x3.{I}', 'blocks.{N}.kernel_3x3.{I}'),
@@ -314,6 +293,9 @@ def main(argv=None) -> int:
     try:
         renamed, origin = read_research(args.vfn, args.rsc, args.trust_checkpoint)
         model = build_target(args.config)
+        # version-1 names (the research layout) -> the ConvModule names of the model
+        from cldyn_mm.models.fusion.layers import upgrade_legacy_keys
+        renamed, origin = upgrade_legacy_keys(model, renamed), upgrade_legacy_keys(model, origin)
         state = fit_to_model(renamed, origin, model.state_dict())
         if args.rsc is not None:
             model.load_state_dict(state, strict=True)  # the final word on fitting

@@ -93,12 +93,14 @@ def update_options(cagrad: Optional[dict] = None,
     research code's (earlier versions of this package used 1)."""
     return dict(
         cagrad_quadratic=0.5,
-        cagrad={
-            'lam': 0.5,
-            **(cagrad or {})
-        },
+        cagrad=cagrad_settings(cagrad),
         clip_norm=clip_norm,
         clip_bank=bool(clip_bank))
+
+
+def cagrad_settings(cagrad: Optional[dict] = None) -> dict:
+    """The CAGrad settings with the default ``lam`` (0.5, spec section 4) filled in."""
+    return {'lam': 0.5, **(cagrad or {})}
 
 
 def is_multitask_wrapper_config(cfg) -> bool:
@@ -152,7 +154,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
         if unknown:
             raise ValueError(f'unknown cagrad settings {unknown}; valid: {list(CAGRAD_KEYS)}')
         super().__init__(optimizer, accumulative_counts=accumulative_counts)
-        self.cagrad = {'lam': 0.5, **(cagrad or {})}
+        self.cagrad = cagrad_settings(cagrad)
         self.clip_norm = clip_norm
         self.clip_bank = bool(clip_bank)
         self.nonfinite = nonfinite

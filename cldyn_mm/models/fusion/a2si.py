@@ -21,9 +21,7 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from .bvb import orthogonal_rows
-from .layers import LegacyKeysMixin, conv_block, is_conv_block
-
-InitCfg = Optional[Union[dict, List[dict]]]
+from .layers import InitCfg, LegacyKeysMixin, conv_block, is_conv_block
 
 SELECTION_MODES = ('hard', 'soft')
 

@@ -1,12 +1,11 @@
 """BVB, the basis vector bank of RSC (spec section 3), and its orthogonal initialisation."""
-from typing import List, Optional, Union
-
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from cldyn_mm.registry import MODELS
+from .layers import InitCfg
 
 
 def orthogonal_rows(num_rows: int, dim: int) -> Tensor:
@@ -45,7 +44,7 @@ class BasisVectorBank(BaseModule):
                  set_num: int = 4,
                  vector_num: int = 32,
                  embed_dim: int = 256,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: InitCfg = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.set_num = set_num
         self.vector_num = vector_num

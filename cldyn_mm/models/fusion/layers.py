@@ -20,15 +20,18 @@ followed by one parameter or buffer name; no new name has that form), so it neve
 state dict of the new layout, also when the version metadata was lost.
 """
 import warnings
-from typing import Dict, Mapping, MutableMapping, Optional, Union
+from typing import Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 __all__ = [
     'DefaultInitConvModule', 'conv_block', 'is_conv_block', 'LegacyKeysMixin', 'rename_legacy_keys',
-    'upgrade_legacy_keys', 'LEAKY_RELU', 'STATE_DICT_VERSION'
+    'upgrade_legacy_keys', 'LEAKY_RELU', 'STATE_DICT_VERSION', 'InitCfg'
 ]
+
+#: ``init_cfg`` of the fusion networks' modules (MMEngine's BaseModule)
+InitCfg = Optional[Union[dict, List[dict]]]
 
 #: the activation of every conv block: LeakyReLU(0.2), in place (as the research code)
 LEAKY_RELU = dict(type='LeakyReLU', negative_slope=0.2, inplace=True)
@@ -87,21 +90,26 @@ def conv_block(in_channels: int,
             padding_mode=padding_mode)
 
 
+def _key_renames(prefix: str, renames: Mapping[str, str]) -> Iterator[Tuple[str, str]]:
+    """``(prefix + old + '.' + p, prefix + new + '.' + p)`` for every ``old -> new`` of
+    ``renames`` and every Conv2d / BatchNorm2d parameter or buffer name ``p``."""
+    for old, new in renames.items():
+        for param in _PARAM_NAMES:
+            yield f'{prefix}{old}.{param}', f'{prefix}{new}.{param}'
+
+
 def rename_legacy_keys(state_dict: MutableMapping, prefix: str, renames: Mapping[str, str]) -> int:
     """Rename, in place, the keys ``prefix + old + '.' + p`` of ``state_dict`` to ``prefix +
     new + '.' + p`` for every ``old -> new`` of ``renames`` and every Conv2d / BatchNorm2d
     parameter or buffer name ``p``. Returns the number of renamed keys."""
     done = 0
-    for old, new in renames.items():
-        for param in _PARAM_NAMES:
-            key = f'{prefix}{old}.{param}'
-            if key in state_dict:
-                target = f'{prefix}{new}.{param}'
-                if target in state_dict:
-                    raise KeyError(f'the state dict has both {key} (layout of state-dict version '
-                                   f'1) and {target}; it mixes two layouts')
-                state_dict[target] = state_dict.pop(key)
-                done += 1
+    for key, target in _key_renames(prefix, renames):
+        if key in state_dict:
+            if target in state_dict:
+                raise KeyError(f'the state dict has both {key} (layout of state-dict version '
+                               f'1) and {target}; it mixes two layouts')
+            state_dict[target] = state_dict.pop(key)
+            done += 1
     return done
 
 
@@ -135,9 +143,7 @@ def upgrade_legacy_keys(model: nn.Module,
     for name, module in model.named_modules():
         if isinstance(module, LegacyKeysMixin):
             base = f'{prefix}{name}.' if name else prefix
-            for old, new in module._legacy_renames.items():
-                for param in _PARAM_NAMES:
-                    renames[f'{base}{old}.{param}'] = f'{base}{new}.{param}'
+            renames.update(_key_renames(base, module._legacy_renames))
     out = {}
     for key, value in state_dict.items():
         new_key = renames.get(key, key)

@@ -14,6 +14,7 @@ from torch import Tensor
 from cldyn_mm.registry import MODELS
 from .a2si import A2SIBlock, TaskCodes, TaskSequence
 from .bvb import BasisVectorBank
+from .layers import InitCfg
 
 
 @MODELS.register_module()
@@ -30,10 +31,7 @@ class RSCChain(BaseModule):
             Defaults to None.
     """
 
-    def __init__(self,
-                 num_blocks: int = 3,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 **block_cfg) -> None:
+    def __init__(self, num_blocks: int = 3, init_cfg: InitCfg = None, **block_cfg) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_blocks < 1:
             raise ValueError(f'RSCChain needs num_blocks >= 1, got {num_blocks}')

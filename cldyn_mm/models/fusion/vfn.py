@@ -7,7 +7,7 @@ Data flow (B = batch, images in [0, 1]):
       -> decoder (FRB2): (B, 1, H, W) fused Y in [0, 1]
 The network is fully convolutional and keeps the input size (any H, W >= 2).
 """
-from typing import List, Optional, Union
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -17,9 +17,7 @@ from torch import Tensor
 
 from cldyn_mm.registry import MODELS
 from .gradients import sobel_l1
-from .layers import LegacyKeysMixin, conv_block
-
-InitCfg = Optional[Union[dict, List[dict]]]
+from .layers import InitCfg, LegacyKeysMixin, conv_block
 
 
 class DenseDilatedBlock(LegacyKeysMixin, BaseModule):

@@ -231,12 +231,12 @@ class BaseTaskAdapter(nn.Module):
         safely by :func:`cldyn_mm.utils.read_checkpoint`, or fully unpickled with
         ``trust_checkpoint``) or an http(s) URL; keys renamed by ``revise_keys``, loaded with
         MMEngine's ``load_state_dict`` (``strict_checkpoint``). Returns the state dict."""
-        if re.match(r'^https?://', str(checkpoint)):
-            ckpt = torch.hub.load_state_dict_from_url(
-                checkpoint, map_location='cpu', weights_only=True)
-            state, meta = ckpt.get('state_dict', ckpt), ckpt.get('meta')
-        elif self.trust_checkpoint:
-            ckpt = trusted_load(checkpoint, map_location='cpu')
+        if re.match(r'^https?://', str(checkpoint)) or self.trust_checkpoint:
+            if self.trust_checkpoint:
+                ckpt = trusted_load(checkpoint, map_location='cpu')
+            else:
+                ckpt = torch.hub.load_state_dict_from_url(
+                    checkpoint, map_location='cpu', weights_only=True)
             if not isinstance(ckpt, dict):
                 raise TypeError(f'{checkpoint}: expected a state dict or a dict with '
                                 f'`state_dict`, got {type(ckpt).__name__}')
